@@ -1,0 +1,1 @@
+"""Modality adapters (toy2d, image, audio, pointcloud, protein), one package each."""

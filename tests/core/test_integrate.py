@@ -1,0 +1,34 @@
+import math
+
+import pytest
+import torch
+
+from zoo.core.integrate import dopri5
+
+F64 = torch.float64
+
+
+@pytest.mark.parametrize("s0, s1", [(0.0, 2.0), (2.0, 0.0)])
+def test_harmonic_oscillator_both_directions(s0, s1):
+    q0 = torch.tensor([[1.0], [0.5]], dtype=F64)
+    p0 = torch.tensor([[0.0], [1.0]], dtype=F64)
+    q, p = dopri5(lambda s, ys: [ys[1], -ys[0]], [q0, p0], s0, s1, rtol=1e-10, atol=1e-10)
+    dt = s1 - s0
+    torch.testing.assert_close(q, q0 * math.cos(dt) + p0 * math.sin(dt), rtol=1e-8, atol=1e-8)
+    torch.testing.assert_close(p, -q0 * math.sin(dt) + p0 * math.cos(dt), rtol=1e-8, atol=1e-8)
+
+
+def test_tolerance_controls_error_and_work():
+    calls = []
+
+    def f(s, ys):
+        calls.append(s)
+        return [-3.0 * ys[0] * s * s]  # y = exp(-s^3)
+
+    errors, work = [], []
+    for tol in (1e-4, 1e-8):
+        calls.clear()
+        (y,) = dopri5(f, [torch.ones(1, 1, dtype=F64)], 0.0, 1.5, rtol=tol, atol=tol)
+        errors.append(abs(y.item() - math.exp(-1.5**3)))
+        work.append(len(calls))
+    assert errors[1] < 1e-7 and errors[1] < errors[0] and work[1] > work[0]

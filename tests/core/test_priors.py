@@ -1,0 +1,59 @@
+import math
+
+import pytest
+import torch
+from scipy import stats
+
+from zoo.core import priors
+
+F64 = torch.float64
+
+
+def test_isotropic_log_prob_matches_scipy():
+    x = torch.randn(4, 3, 2, dtype=F64)
+    want = [stats.multivariate_normal(mean=[0] * 6, cov=0.7**2).logpdf(r.flatten().numpy()) for r in x]
+    torch.testing.assert_close(priors.Isotropic().log_prob(x, 0.7), torch.tensor(want, dtype=F64))
+
+
+def test_masked_noise_is_zero_on_padding_and_counts_real_dims():
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
+    prior = priors.Masked(mask)
+    z = prior.noise(torch.empty(2, 3, 4), torch.Generator().manual_seed(0))
+    assert (z[0, 2] == 0).all() and (z[1, 1:] == 0).all() and (z[0, :2] != 0).all()
+    assert prior.num_dims(z).tolist() == [8.0, 4.0]
+    x = torch.randn(2, 3, 4, dtype=F64) * mask[..., None]
+    want = [stats.multivariate_normal(mean=[0] * 8).logpdf(x[0, :2].flatten().numpy()),
+            stats.multivariate_normal(mean=[0] * 4).logpdf(x[1, :1].flatten().numpy())]
+    torch.testing.assert_close(prior.log_prob(x, 1.0), torch.tensor(want, dtype=F64))
+
+
+def test_zero_centre_of_mass_noise_and_density():
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
+    prior = priors.ZeroCentreOfMass(mask)
+    z = prior.noise(torch.empty(2, 4, 3, dtype=F64), torch.Generator().manual_seed(1))
+    torch.testing.assert_close((z * mask[..., None]).sum(1), torch.zeros(2, 3, dtype=F64))
+    assert (z[1, 3] == 0).all()
+    assert prior.num_dims(z).tolist() == [9.0, 6.0]
+    # projected noise has covariance P: each coordinate's variance is (N - 1) / N
+    full = priors.ZeroCentreOfMass().noise(torch.empty(20000, 4, 3, dtype=F64), torch.Generator().manual_seed(2))
+    assert full.var(0).mean().item() == pytest.approx(3 / 4, rel=0.02)
+    # density on the (N-1) D dimensional subspace
+    lp = prior.log_prob(z, 2.0)
+    sq = z.flatten(1).pow(2).sum(1)
+    want = -0.5 * sq / 4 - torch.tensor([9.0, 6.0], dtype=F64) * (math.log(2.0) + 0.5 * math.log(2 * math.pi))
+    torch.testing.assert_close(lp, want)
+
+
+def test_projection_is_idempotent_and_removes_translation():
+    prior = priors.ZeroCoM()
+    x = torch.randn(3, 5, 3, dtype=F64)
+    p = prior.project(x)
+    torch.testing.assert_close(prior.project(p), p)
+    torch.testing.assert_close(prior.project(x + torch.tensor([1.0, -2.0, 3.0], dtype=F64)), p)
+
+
+def test_bad_masks_raise():
+    with pytest.raises(ValueError, match="mask of shape \\(2, 3\\) does not fit data of shape \\(2, 4, 3\\)"):
+        priors.Masked(torch.ones(2, 3)).noise(torch.empty(2, 4, 3))
+    with pytest.raises(ValueError, match="\\(B, N, D\\)"):
+        priors.ZeroCoM().project(torch.randn(2, 3))

@@ -1,0 +1,134 @@
+"""Guidance: wrappers that take a denoiser and return a denoiser, so they compose with every sampler.
+
+- :class:`ClassifierFree` (Ho & Salimans 2022): ``x0 = x0_u + w (x0_c - x0_u)``, optionally
+  rescaled toward the conditional prediction's standard deviation (Lin et al. 2024) and applied
+  only on an interval of times (Kynkaanniemi et al. 2024).
+- :class:`ClassifierGuidance` (Dhariwal & Nichol 2021): ``score + w grad log p(y | x_t)``.
+- :class:`Inpaint`: a known part of the data is held exact (replacement in the ``x0`` prediction),
+  for point-cloud completion and motif scaffolding.
+"""
+from __future__ import annotations
+
+import torch
+
+from .parameterization import DenoiserWrapper, Prediction
+
+__all__ = ["ClassifierFree", "ClassifierGuidance", "Inpaint"]
+
+
+def _std(x: torch.Tensor) -> torch.Tensor:
+    return x.flatten(1).std(1).reshape(-1, *([1] * (x.ndim - 1)))
+
+
+def _t_value(t) -> float | torch.Tensor:
+    return float(t) if not isinstance(t, torch.Tensor) or t.ndim == 0 else t
+
+
+class ClassifierFree(DenoiserWrapper):
+    """Classifier-free guidance.
+
+    cond / uncond: dicts of model keyword arguments (tensors with batch size B) for the
+    conditional and unconditional branch; with the same keys both run in one batch of 2B.
+    scale: w (1 = conditional only, 0 = unconditional only).
+    rescale: phi in [0, 1] of Lin et al. (2024), matching the guided x0's per-example std to the
+    conditional one's.
+    interval: (t_lo, t_hi): guide only for t_lo < t <= t_hi; elsewhere the conditional prediction.
+    """
+
+    def __init__(self, base, scale: float, cond: dict, uncond: dict, *, rescale: float = 0.0,
+                 interval: tuple[float, float] | None = None):
+        super().__init__(base)
+        if not 0.0 <= rescale <= 1.0:
+            raise ValueError(f"rescale must lie in [0, 1], got {rescale}")
+        if interval is not None and not (0.0 <= interval[0] < interval[1] <= 1.0):
+            raise ValueError(f"interval must be (t_lo, t_hi) with 0 <= t_lo < t_hi <= 1, got {interval}")
+        self.scale, self.cond, self.uncond = float(scale), dict(cond), dict(uncond)
+        self.rescale, self.interval = float(rescale), interval
+
+    def _both(self, x, t):
+        same = set(self.cond) == set(self.uncond) and all(
+            isinstance(self.cond[k], torch.Tensor) and isinstance(self.uncond[k], torch.Tensor)
+            and self.cond[k].shape == self.uncond[k].shape for k in self.cond)
+        if same and self.cond:
+            both = {k: torch.cat([self.cond[k], self.uncond[k]]) for k in self.cond}
+            tt = t if not isinstance(t, torch.Tensor) or t.ndim == 0 else torch.cat([t, t])
+            pred = self.base(torch.cat([x, x]), tt, **both)
+            return pred.x0.chunk(2)
+        return self.base(x, t, **self.cond).x0, self.base(x, t, **self.uncond).x0
+
+    def __call__(self, x, t, **cond) -> Prediction:
+        t = _t_value(t)
+        if self.interval is not None and isinstance(t, float) and not (self.interval[0] < t <= self.interval[1]):
+            return self.base(x, t, **{**self.cond, **cond})
+        x0_c, x0_u = self._both(x, t)
+        x0 = x0_u + self.scale * (x0_c - x0_u)
+        if self.rescale > 0:
+            x0 = self.rescale * x0 * (_std(x0_c) / _std(x0).clamp(min=1e-12)) + (1 - self.rescale) * x0
+        if self.interval is not None and isinstance(t, torch.Tensor):
+            inside = ((t > self.interval[0]) & (t <= self.interval[1])).to(x.device).reshape(-1, *([1] * (x.ndim - 1)))
+            x0 = torch.where(inside, x0, x0_c)
+        alpha, sigma = _coefs(self.schedule, t, x)
+        return Prediction.from_x0(x, x0, alpha, sigma, t, self.schedule)
+
+
+def _coefs(schedule, t, x):
+    if isinstance(t, float):
+        return tuple(v.item() for v in schedule.alpha_sigma(t))
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    return tuple(v.reshape(shape).to(x.device, x.dtype) for v in schedule.alpha_sigma(t.cpu()))
+
+
+class ClassifierGuidance(DenoiserWrapper):
+    """Classifier guidance: ``eps <- eps - w sigma grad_x log p(y | x_t)``.
+
+    classifier(x_t, noise_label) -> logits (B, C): a noise-aware classifier of the noisy state,
+    conditioned on the same noise label as the denoiser.  labels: (B,) int target classes.
+    """
+
+    def __init__(self, base, classifier, labels: torch.Tensor, scale: float):
+        super().__init__(base)
+        self.classifier, self.labels, self.scale = classifier, labels, float(scale)
+
+    def __call__(self, x, t, **cond) -> Prediction:
+        t = _t_value(t)
+        pred = self.base(x, t, **cond)
+        alpha, sigma = _coefs(self.schedule, t, x)
+        label = self.schedule.noise_label(t if isinstance(t, float) else t.cpu())
+        label = label.to(torch.float32).expand(x.shape[0]).to(x.device)
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            logits = self.classifier(xg, label)
+            if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
+                raise ValueError(f"classifier must return logits of shape (B, C), got {tuple(logits.shape)}")
+            log_p = torch.log_softmax(logits.float(), 1).gather(1, self.labels.to(x.device).reshape(-1, 1)).sum()
+            grad = torch.autograd.grad(log_p, xg)[0]
+        eps = pred.eps - self.scale * sigma * grad.to(x.dtype)
+        return Prediction.from_eps(x, eps, alpha, sigma, t, self.schedule)
+
+
+class Inpaint(DenoiserWrapper):
+    """Hold a known part exact: ``x0 <- mask * known + (1 - mask) * x0``.
+
+    known: (B, ...) values of the known part (anything elsewhere); mask: 1 where known, broadcastable
+    to (B, ...).  The noise estimate follows from ``x`` and this ``x0``, so along any sampler the
+    known part stays ``alpha_t * known + sigma_t * noise`` and ends exactly at ``known``.
+    """
+
+    def __init__(self, base, known: torch.Tensor, mask: torch.Tensor):
+        super().__init__(base)
+        try:
+            torch.broadcast_shapes(mask.shape, known.shape)
+        except RuntimeError:
+            raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to known of shape "
+                             f"{tuple(known.shape)}") from None
+        self.known, self.mask = known, mask
+
+    def __call__(self, x, t, **cond) -> Prediction:
+        if self.known.shape != x.shape:
+            raise ValueError(f"known part has shape {tuple(self.known.shape)} but the state has {tuple(x.shape)}")
+        t = _t_value(t)
+        pred = self.base(x, t, **cond)
+        mask = self.mask.to(x.device, x.dtype)
+        x0 = torch.lerp(pred.x0, self.known.to(x.device, x.dtype), mask)
+        alpha, sigma = _coefs(self.schedule, t, x)
+        return Prediction.from_x0(x, x0, alpha, sigma, t, self.schedule)

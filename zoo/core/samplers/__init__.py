@@ -1,0 +1,87 @@
+"""Samplers: plain functions over a denoiser, a registry of names, and :func:`sample`.
+
+>>> x0 = sample(denoiser, x_T, sampler="dpmpp_2m", steps=10, timesteps="logsnr")
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .. import timesteps as _timesteps
+from ..parameterization import DenoiserWrapper
+from . import deis, dpm_solver, first_order, ode, plms, sde, unipc  # noqa: F401  (registers the samplers)
+from .base import get, names, register
+
+__all__ = ["sample", "names", "get", "register", "SampleInfo"]
+
+
+@dataclass
+class SampleInfo:
+    """What a sampling run did: ``nfe`` = network evaluations as the sampler made them."""
+
+    sampler: str
+    nfe: int
+    ts: torch.Tensor
+    options: dict
+
+
+class _Counting(DenoiserWrapper):
+    def __init__(self, base):
+        super().__init__(base)
+        self.calls = 0
+
+    def __call__(self, x, t, **cond):
+        self.calls += 1
+        return self.base(x, t, **cond)
+
+
+def _check_state(x_T) -> None:
+    if not isinstance(x_T, torch.Tensor) or not x_T.is_floating_point():
+        raise ValueError(f"x_T must be a floating-point tensor, got {type(x_T).__name__}")
+    if x_T.ndim < 2 or x_T.shape[0] == 0:
+        raise ValueError(f"x_T must have shape (B, ...) with B >= 1 and at least one feature dimension, "
+                         f"got {tuple(x_T.shape)}")
+    if not torch.isfinite(x_T).all():
+        raise ValueError("x_T contains NaN or inf")
+
+
+def sample(denoiser, x_T: torch.Tensor, *, sampler: str = "dpmpp_2m", steps: int = 10,
+           timesteps=None, generator: torch.Generator | None = None, callback=None,
+           return_info: bool = False, cond: dict | None = None, t_max: float | None = None,
+           t_min: float | None = None, rho: float = 7.0, **opts):
+    """Draw samples by walking ``x_T`` from noise to data.
+
+    x_T: (B, ...) the state at the grid's first time (``t_max``, default 1), e.g.
+        ``sigma(t_max) * noise``; for variance-preserving schedules plain standard noise.
+    sampler: a name from :func:`names`; ``opts`` are its options (``eta``, ``order``, ...).
+    steps: sampler steps N; the grid has N + 1 times ending at t = 0.
+    timesteps: a placement name from ``zoo.core.timesteps`` or an explicit tensor of t values;
+        default: the schedule's (``"logsnr"``; ``"linspace"`` for rectified flow).
+    cond: condition tensors passed to the model at every evaluation.
+    Returns the samples (B, ...) and, with ``return_info``, a :class:`SampleInfo`.
+    """
+    spec = get(sampler)
+    _check_state(x_T)
+    params = inspect.signature(spec.fn).parameters
+    for key in opts:
+        if key not in params or params[key].kind != inspect.Parameter.KEYWORD_ONLY or key in ("generator", "callback"):
+            allowed = [p for p, v in params.items() if v.kind == inspect.Parameter.KEYWORD_ONLY
+                       and p not in ("generator", "callback") and p not in spec.fixed]
+            raise ValueError(f"sampler {sampler!r} has no option {key!r}; its options are {allowed}")
+        if key in spec.fixed:
+            raise ValueError(f"sampler {sampler!r} fixes {key}={spec.defaults[key]!r}; use another sampler to change it")
+    options = {**spec.defaults, **opts}
+    ts = _timesteps.make(denoiser.schedule, steps, timesteps, t_max=t_max, t_min=t_min, rho=rho)
+    if cond:
+        denoiser = denoiser.bind(**cond)
+    counted = _Counting(denoiser)
+    with torch.no_grad():
+        x = spec.fn(counted, x_T, ts, generator=generator, callback=callback, **options)
+    if not torch.isfinite(x).all():
+        raise ValueError(f"sampling with {sampler!r} produced NaN or inf; check the model and the schedule")
+    if return_info:
+        return x, SampleInfo(sampler, counted.calls, ts, options)
+    return x
