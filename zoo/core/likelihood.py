@@ -82,7 +82,7 @@ def log_likelihood(denoiser, x0: torch.Tensor, *, method: str = "auto", num_prob
 def bits_per_dim(nats: torch.Tensor, num_dims: int | torch.Tensor, *, offset: float = 0.0) -> torch.Tensor:
     """Negative log-likelihood in bits per dimension: ``-(nats) / (D ln 2) + offset``
     (e.g. offset 8 for 8-bit images scaled to [-1, 1] with a 2/256 bin width, or 7 for [0, 1])."""
-    return -nats / (torch.as_tensor(num_dims, dtype=torch.float64) * math.log(2)) + offset
+    return -torch.as_tensor(nats, dtype=torch.float64) / (torch.as_tensor(num_dims, dtype=torch.float64) * math.log(2)) + offset
 
 
 def elbo(denoiser, x0: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -77,13 +77,18 @@ class Prediction:
     def from_eps(cls, x, eps, alpha, sigma, t=None, schedule=None) -> "Prediction":
         return cls(x, eps, (1 / alpha, -sigma / alpha), (0.0, 1.0), alpha, sigma, t, schedule)
 
+    def terms(self, c_x=0.0, c_x0=0.0, c_eps=0.0) -> list:
+        """``c_x * x + c_x0 * x0 + c_eps * eps`` as [(coef, x), (coef, raw)]: the same sum over the
+        two tensors the prediction really holds (see ``samplers.base.lincomb``)."""
+        return [(c_x + c_x0 * self._x0_coef[0] + c_eps * self._eps_coef[0], self.x),
+                (c_x0 * self._x0_coef[1] + c_eps * self._eps_coef[1], self.raw)]
+
     def combine(self, c_x=0.0, c_x0=0.0, c_eps=0.0) -> torch.Tensor:
         """``c_x * x + c_x0 * x0 + c_eps * eps`` in two passes over memory."""
-        a = c_x + c_x0 * self._x0_coef[0] + c_eps * self._eps_coef[0]
-        b = c_x0 * self._x0_coef[1] + c_eps * self._eps_coef[1]
+        (a, x), (b, raw) = self.terms(c_x, c_x0, c_eps)
         if isinstance(b, float):
-            return torch.add(self.x * a, self.raw, alpha=b)
-        return self.x * a + self.raw * b
+            return torch.add(x * a, raw, alpha=b)
+        return x * a + raw * b
 
     def _get(self, key, c_x0, c_eps):
         if key not in self._cache:
@@ -172,75 +177,78 @@ class Denoiser:
     def with_prior(self, prior) -> "Denoiser":
         return replace(self, prior=prior)
 
-    def _coefficients(self, t: float):
+    def _scalar_coefficients(self, t: float):
+        """(alpha, sigma, label, x0_coef, eps_coef, input_scale) as floats, computed once per t."""
         cached = self._scalar_cache.get(t)
         if cached is None:
             alpha, sigma = self.schedule.alpha_sigma(t)
             dalpha, dsigma = self.schedule.derivatives(t)
-            # float64 tensors, so that a division by zero gives inf (checked by the caller)
+            # float64 tensors, so that a division by zero gives inf instead of raising
             x0_coef, eps_coef, scale = coefficients(self.prediction, alpha, sigma, dalpha, dsigma, self.sigma_data)
-            as_float = lambda pair: tuple(float(v) for v in pair)  # noqa: E731
-            cached = (alpha.item(), sigma.item(), self.schedule.noise_label(t).item(),
-                      as_float(x0_coef), as_float(eps_coef), float(scale))
+            coefs = tuple(float(c) for c in (*x0_coef, *eps_coef, scale))
+            _check_coefficients(self.prediction, torch.tensor(coefs), t)
+            cached = (alpha.item(), sigma.item(), self.schedule.noise_label(t).item(), coefs[:2], coefs[2:4], coefs[4])
             if len(self._scalar_cache) < 65536:
                 self._scalar_cache[t] = cached
         return cached
+
+    def _tensor_coefficients(self, t: torch.Tensor, x: torch.Tensor):
+        """The same per example: tensors of shape (B, 1, ...) in x's dtype, labels (B,)."""
+        t = t.detach().to("cpu", torch.float64)
+        if t.shape != (x.shape[0],):
+            raise ValueError(f"t must be a float or a tensor of shape () or ({x.shape[0]},), got shape {tuple(t.shape)}")
+        alpha, sigma = self.schedule.alpha_sigma(t)
+        dalpha, dsigma = self.schedule.derivatives(t)
+        x0_coef, eps_coef, scale = coefficients(self.prediction, alpha, sigma, dalpha, dsigma, self.sigma_data)
+        coefs = torch.stack([torch.as_tensor(c, dtype=torch.float64).expand(x.shape[0])
+                             for c in (*x0_coef, *eps_coef, scale, alpha, sigma)])
+        _check_coefficients(self.prediction, coefs[:5], t)
+        coefs = coefs.to(device=x.device, dtype=x.dtype).reshape(7, -1, *([1] * (x.ndim - 1)))
+        a0, b0, a1, b1, scale, alpha, sigma = coefs
+        return t, alpha, sigma, self.schedule.noise_label(t), (a0, b0), (a1, b1), scale
 
     def __call__(self, x: torch.Tensor, t, **cond) -> Prediction:
         if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 2:
             raise ValueError(f"the state x must be a floating-point tensor of shape (B, ...), got "
                              f"{type(x).__name__} {tuple(getattr(x, 'shape', ()))}")
-        cond = {**self.cond, **cond} if cond else self.cond
         batch = x.shape[0]
-        for key, value in cond.items():
-            if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] != batch:
-                raise ValueError(f"condition {key!r} has batch size {value.shape[0]} but x has {batch}")
+        if cond or self.cond:
+            cond = {**self.cond, **cond}
+            for key, value in cond.items():
+                if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] != batch:
+                    raise ValueError(f"condition {key!r} has batch size {value.shape[0]} but x has {batch}")
         label_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         if isinstance(t, torch.Tensor) and t.ndim == 0:
             t = float(t)
         if isinstance(t, (float, int)):
             t = float(t)
-            alpha, sigma, label, x0_coef, eps_coef, scale = self._coefficients(t)
-            coefs = (*x0_coef, *eps_coef, scale)
+            alpha, sigma, label, x0_coef, eps_coef, scale = self._scalar_coefficients(t)
             labels = torch.full((batch,), label, dtype=label_dtype, device=x.device)
+            x_in = x if scale == 1.0 else x * scale
         else:
-            t = torch.as_tensor(t).detach().to("cpu", torch.float64)
-            if t.shape != (batch,):
-                raise ValueError(f"t must be a float or a tensor of shape () or ({batch},), got shape {tuple(t.shape)}")
-            alpha, sigma = self.schedule.alpha_sigma(t)
-            dalpha, dsigma = self.schedule.derivatives(t)
-            x0_coef, eps_coef, scale = coefficients(self.prediction, alpha, sigma, dalpha, dsigma, self.sigma_data)
-            coefs = (*x0_coef, *eps_coef, scale)
-            labels = self.schedule.noise_label(t).to(device=x.device, dtype=label_dtype)
-            shape = (-1,) + (1,) * (x.ndim - 1)
-            alpha, sigma = (v.reshape(shape).to(device=x.device, dtype=x.dtype) for v in (alpha, sigma))
-            coefs = tuple(torch.as_tensor(c, dtype=torch.float64).expand(batch) for c in coefs)
-        _check_coefficients(self.prediction, coefs, t)
-        if not isinstance(coefs[0], float):
-            shape = (-1,) + (1,) * (x.ndim - 1)
-            coefs = tuple(c.reshape(shape).to(device=x.device, dtype=x.dtype) for c in coefs)
-        a0, b0, a1, b1, scale = coefs
-        x_in = x if (isinstance(scale, float) and scale == 1.0) else x * scale
+            t, alpha, sigma, labels, x0_coef, eps_coef, scale = self._tensor_coefficients(torch.as_tensor(t), x)
+            labels = labels.to(device=x.device, dtype=label_dtype)
+            x_in = x * scale
         raw = self.model(x_in, labels, **cond)
         if not isinstance(raw, torch.Tensor) or raw.shape != x.shape:
             raise ValueError(f"the model returned shape {tuple(getattr(raw, 'shape', ()))} for an input of shape "
                              f"{tuple(x.shape)}; a '{self.prediction}' prediction must match its input")
-        if raw.device.type == "cpu" and not torch.isfinite(raw).all():
+        # one reduction (NaN and inf survive a sum); on accelerators left to the caller, to avoid a sync
+        if raw.device.type == "cpu" and not math.isfinite(torch.sum(raw, dtype=_sum_dtype(raw)).item()):
             raise ValueError(f"the model returned NaN or inf at t={_describe(t)}")
-        raw = self.prior.project(raw)
-        return Prediction(x, raw, (a0, b0), (a1, b1), alpha, sigma, t, self.schedule)
+        return Prediction(x, self.prior.project(raw), x0_coef, eps_coef, alpha, sigma, t, self.schedule)
+
+
+def _sum_dtype(x: torch.Tensor) -> torch.dtype:
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
 def _describe(t) -> str:
     return f"{t:.6g}" if isinstance(t, float) else f"[{t.min().item():.4g}..{t.max().item():.4g}]"
 
 
-def _check_coefficients(kind: str, coefs, t) -> None:
-    if isinstance(coefs[0], float):
-        ok = len(coefs) == 5 and all(math.isfinite(c) for c in coefs)
-    else:
-        ok = all(bool(torch.isfinite(c).all()) for c in coefs)
-    if not ok:
+def _check_coefficients(kind: str, coefs: torch.Tensor, t) -> None:
+    if not torch.isfinite(coefs).all():
         raise ValueError(
             f"a '{kind}' prediction cannot be turned into x0 and eps at t={_describe(t)}: "
             f"eps needs alpha(t) > 0 (zero-terminal-SNR and rectified-flow schedules reach alpha = 0 at t = 1: "

@@ -105,11 +105,20 @@ class Schedule:
                 out[f.name] = value.tolist() if isinstance(value, torch.Tensor) else value
         return out
 
+    @property
+    def key(self) -> str:
+        """A string that identifies the schedule (its config), computed once."""
+        key = self.__dict__.get("_key")
+        if key is None:
+            key = repr(sorted(self.config().items(), key=lambda kv: kv[0]))
+            object.__setattr__(self, "_key", key)
+        return key
+
     def __eq__(self, other) -> bool:
-        return isinstance(other, Schedule) and self.config() == other.config()
+        return isinstance(other, Schedule) and self.key == other.key
 
     def __hash__(self) -> int:
-        return hash(repr(sorted(self.config().items(), key=lambda kv: kv[0])))
+        return hash(self.key)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name" and not isinstance(v, list))

@@ -16,6 +16,8 @@ Placements:
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from .schedules import DDPM, Schedule
@@ -54,8 +56,13 @@ def make(schedule: Schedule, steps: int, placement=None, *, t_max: float | None 
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
     if placement is None:
         placement = schedule.default_timesteps
-    if isinstance(placement, torch.Tensor) or isinstance(placement, (list, tuple)):
+    if not isinstance(placement, str):  # explicit times
         return validate(_append_zero(torch.as_tensor(placement, dtype=_F64).flatten()))
+    return _named(schedule, steps, placement, t_max, t_min, rho, steps_offset).clone()
+
+
+@functools.lru_cache(maxsize=256)
+def _named(schedule: Schedule, steps: int, placement: str, t_max, t_min, rho, steps_offset) -> torch.Tensor:
     if placement not in PLACEMENTS:
         raise ValueError(f"unknown timestep placement {placement!r}; choose one of {list(PLACEMENTS)} or pass a tensor")
     hi = schedule.t_max if t_max is None else float(t_max)
@@ -89,7 +96,7 @@ def make(schedule: Schedule, steps: int, placement=None, *, t_max: float | None 
         second = hi - (hi - lo) / (steps - 1) if steps > 2 else lo
         if steps == 2:
             return validate(torch.tensor([hi, lo, 0.0], dtype=_F64))
-        rest = make(schedule, steps - 1, placement, t_max=second, t_min=lo, rho=rho)
+        rest = _named(schedule, steps - 1, placement, second, lo, rho, steps_offset)
         return torch.cat([torch.tensor([hi], dtype=_F64), rest])
     lam = _finite_logsnr(schedule, hi, lo, placement)
     if placement == "logsnr":

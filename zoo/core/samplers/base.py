@@ -8,6 +8,7 @@ noise only through ``denoiser.prior`` and only where the update uses it, and cal
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -58,17 +59,27 @@ class Grid:
     """Per-step schedule numbers for a grid, as Python floats (no tensor work inside loops).
 
     ``lam`` is half the log-SNR, ``log(alpha / sigma)``: +inf at t = 0, -inf where alpha = 0.
-    ``sigma_ve`` is ``sigma / alpha`` (inf where alpha = 0).
+    ``sigma_ve`` is ``sigma / alpha`` (inf where alpha = 0).  Built once per (schedule, grid).
     """
 
-    def __init__(self, schedule, ts: torch.Tensor):
-        self.ts = [float(t) for t in ts]
-        alpha, sigma = schedule.alpha_sigma(ts)
+    def __new__(cls, schedule, ts: torch.Tensor):
+        return _grid(schedule, tuple(ts.tolist()))
+
+    @classmethod
+    def _build(cls, schedule, ts: tuple):
+        self = object.__new__(cls)
+        self.ts = list(ts)
+        alpha, sigma = schedule.alpha_sigma(torch.tensor(ts, dtype=torch.float64))
         self.alpha, self.sigma = alpha.tolist(), sigma.tolist()
-        with torch.no_grad():
-            self.lam = (torch.log(alpha) - torch.log(sigma)).tolist()
-            self.sigma_ve = (sigma / alpha).tolist()
-        self.steps = len(self.ts) - 1
+        self.lam = (torch.log(alpha) - torch.log(sigma)).tolist()
+        self.sigma_ve = (sigma / alpha).tolist()
+        self.steps = len(ts) - 1
+        return self
+
+
+@functools.lru_cache(maxsize=256)
+def _grid(schedule, ts: tuple) -> Grid:
+    return Grid._build(schedule, ts)
 
 
 def ddim_step(pred, alpha_next: float, sigma_next: float) -> torch.Tensor:
@@ -94,11 +105,12 @@ def report(callback, i: int, t: float, x: torch.Tensor, pred) -> None:
 
 
 def lincomb(terms) -> torch.Tensor:
-    """sum(c * tensor) over ``terms`` = [(c, tensor), ...], with one allocation."""
+    """sum(c * tensor) over ``terms`` = [(c, tensor), ...] with float c, in one allocation."""
     (c0, t0), *rest = terms
     out = t0 * c0
     for c, t in rest:
-        out.add_(t, alpha=c)
+        if c != 0.0:
+            out.add_(t, alpha=c)
     return out
 
 

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from .base import Grid, ddim_step, register, report
+from .base import Grid, ddim_step, lincomb, register, report
 
 
 def ddim(denoiser, x, ts, *, eta: float = 0.0, generator=None, callback=None):
@@ -70,14 +70,17 @@ def edm_sampler(denoiser, x, ts, *, second_order: bool, churn: float = 0.0, s_tm
     """
     g = Grid(denoiser.schedule, ts)
     for i in range(g.steps):
-        x, t, a_t, sig_t = _churned(denoiser, g, i, x, churn, s_tmin, s_tmax, s_noise, generator)
+        if churn > 0:
+            x, t, a_t, sig_t = _churned(denoiser, g, i, x, churn, s_tmin, s_tmax, s_noise, generator)
+        else:
+            t, a_t, sig_t = g.ts[i], g.alpha[i], g.sigma_ve[i]
         pred = denoiser(x, t)
         a_s, s_s, sig_s = g.alpha[i + 1], g.sigma[i + 1], g.sigma_ve[i + 1]
         x_next = ddim_step(pred, a_s, s_s)
         if second_order and s_s > 0 and a_t > 0:
             pred_next = denoiser(x_next, g.ts[i + 1])
             half = 0.5 * a_s * (sig_s - sig_t)  # y_s = y_t + (sig_s - sig_t) (eps_t + eps_s) / 2
-            x_next = pred.combine(c_x=a_s / a_t, c_eps=half).add_(pred_next.eps, alpha=half)
+            x_next = lincomb(pred.terms(c_x=a_s / a_t, c_eps=half) + pred_next.terms(c_eps=half))
         x = x_next
         report(callback, i, t, x, pred)
     return x
@@ -86,6 +89,8 @@ def edm_sampler(denoiser, x, ts, *, second_order: bool, churn: float = 0.0, s_tm
 def euler(denoiser, x, ts, *, churn: float = 0.0, s_tmin: float = 0.0, s_tmax: float = math.inf,
           s_noise: float = 1.0, generator=None, callback=None):
     """Euler on the probability-flow ODE in sigma / alpha (= DDIM), with optional EDM churn."""
+    if churn == 0:
+        return ddim(denoiser, x, ts, generator=generator, callback=callback)
     return edm_sampler(denoiser, x, ts, second_order=False, churn=churn, s_tmin=s_tmin, s_tmax=s_tmax,
                        s_noise=s_noise, generator=generator, callback=callback)
 

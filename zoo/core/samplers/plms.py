@@ -12,9 +12,11 @@ from .base import Grid, lincomb, register, report
 _ADAMS_BASHFORTH = {1: (1.0,), 2: (1.5, -0.5), 3: (23 / 12, -16 / 12, 5 / 12), 4: (55 / 24, -59 / 24, 37 / 24, -9 / 24)}
 
 
-def _transfer(x, eps, g: Grid, i: int):
+def _transfer(x, weighted_eps, g: Grid, i: int):
+    """The DDIM step from grid point i with the noise estimate sum(w e) of [(w, e), ...]."""
     a_t, s_t, a_s, s_s = g.alpha[i], g.sigma[i], g.alpha[i + 1], g.sigma[i + 1]
-    return lincomb([(a_s / a_t, x), (s_s - a_s * s_t / a_t, eps)])
+    k = s_s - a_s * s_t / a_t
+    return lincomb([(a_s / a_t, x)] + [(k * w, e) for w, e in weighted_eps])
 
 
 def plms(denoiser, x, ts, *, lower_order_final: bool = True, generator=None, callback=None):
@@ -30,13 +32,13 @@ def plms(denoiser, x, ts, *, lower_order_final: bool = True, generator=None, cal
         pred = denoiser(x, t)
         eps = pred.eps
         if i == 0 and g.steps > 1:  # pseudo improved-Euler start
-            trial = _transfer(x, eps, g, 0)
-            combined = 0.5 * (eps + denoiser(trial, g.ts[1]).eps)
+            trial = _transfer(x, [(1.0, eps)], g, 0)
+            combined = [(0.5, eps), (0.5, denoiser(trial, g.ts[1]).eps)]
         else:
             order = min(len(history) + 1, 4)
             if lower_order_final:
                 order = min(order, g.steps - i)
-            combined = lincomb(list(zip(_ADAMS_BASHFORTH[order], [eps] + history[: order - 1])))
+            combined = list(zip(_ADAMS_BASHFORTH[order], [eps] + history[: order - 1]))
         history.insert(0, eps)
         del history[3:]
         x = _transfer(x, combined, g, i)

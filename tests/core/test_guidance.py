@@ -1,0 +1,100 @@
+import pytest
+import torch
+
+from tests.helpers import gen, noise, oracle
+from zoo import core
+from zoo.core import schedules
+from zoo.core.guidance import ClassifierFree, ClassifierGuidance, Inpaint
+
+F64 = torch.float64
+SCHED = schedules.DDPM()
+
+
+def labels(n, value):
+    return {"label": torch.full((n,), value)}
+
+
+def test_scale_one_is_conditional_and_zero_is_unconditional(ring):
+    den = oracle(ring, SCHED)
+    x = noise(16, seed=1) * 0.8
+    for t in (0.9, 0.4, 0.05):
+        cond, uncond = den(x, t, **labels(16, 2)), den(x, t, **labels(16, -1))
+        torch.testing.assert_close(ClassifierFree(den, 1.0, labels(16, 2), labels(16, -1))(x, t).x0, cond.x0)
+        torch.testing.assert_close(ClassifierFree(den, 0.0, labels(16, 2), labels(16, -1))(x, t).eps, uncond.eps)
+        guided = ClassifierFree(den, 3.0, labels(16, 2), labels(16, -1))(x, t)
+        torch.testing.assert_close(guided.x0, uncond.x0 + 3.0 * (cond.x0 - uncond.x0))
+        # batched (same keys) and separate branches (different keys) agree
+        separate = ClassifierFree(den, 3.0, labels(16, 2), {})(x, t)
+        torch.testing.assert_close(separate.x0, guided.x0)
+
+
+def test_guidance_moves_samples_toward_the_condition():
+    broad = core.mixture.GaussianMixture.ring(std=0.45)  # classes overlap
+    den = oracle(broad, SCHED)
+    n = 1000
+    p_class = []
+    for w in (0.0, 1.0, 3.0):
+        guided = ClassifierFree(den, w, labels(n, 3), labels(n, -1))
+        x = core.sample(guided, noise(n, seed=2), sampler="dpmpp_2m", steps=20)
+        p_class.append(broad.class_log_probs(x, 1.0, 0.0)[:, 3].exp().mean().item())
+    assert p_class[0] == pytest.approx(1 / 8, abs=0.03)
+    assert p_class[0] < p_class[1] < p_class[2] and p_class[2] > 0.8
+
+
+def test_rescale_matches_the_conditional_spread():
+    mix = core.mixture.GaussianMixture(torch.randn(4, 6, generator=gen(0), dtype=F64), 0.3, classes=[0, 0, 1, 1])
+    den = oracle(mix, SCHED)
+    x = noise(8, dim=6, seed=3)
+    cond = den(x, 0.5, **labels(8, 1)).x0
+    plain = ClassifierFree(den, 5.0, labels(8, 1), labels(8, -1))(x, 0.5).x0
+    full = ClassifierFree(den, 5.0, labels(8, 1), labels(8, -1), rescale=1.0)(x, 0.5).x0
+    half = ClassifierFree(den, 5.0, labels(8, 1), labels(8, -1), rescale=0.5)(x, 0.5).x0
+    torch.testing.assert_close(full.std(1), cond.std(1))
+    torch.testing.assert_close(half, 0.5 * full + 0.5 * plain)
+
+
+def test_interval_limits_guidance_to_chosen_times(ring):
+    den = oracle(ring, SCHED)
+    x = noise(8, seed=4)
+    guided = ClassifierFree(den, 4.0, labels(8, 2), labels(8, -1), interval=(0.2, 0.6))
+    torch.testing.assert_close(guided(x, 0.8).x0, den(x, 0.8, **labels(8, 2)).x0)
+    torch.testing.assert_close(guided(x, 0.1).x0, den(x, 0.1, **labels(8, 2)).x0)
+    inside = ClassifierFree(den, 4.0, labels(8, 2), labels(8, -1))(x, 0.4).x0
+    torch.testing.assert_close(guided(x, 0.4).x0, inside)
+
+
+def test_classifier_guidance_with_the_exact_classifier_is_the_conditional_denoiser(ring):
+    """Bayes: grad log p(x_t | y) = grad log p(x_t) + grad log p(y | x_t)."""
+    def classifier(x_t, noise_label):
+        a, s = SCHED.alpha_sigma(SCHED.t_of_noise_label(noise_label.to(F64)))
+        return ring.class_log_probs(x_t, a, s)
+
+    den = oracle(ring, SCHED)
+    x = noise(16, seed=5)
+    guided = ClassifierGuidance(den, classifier, torch.full((16,), 5), scale=1.0)
+    for t in (0.8, 0.3):
+        torch.testing.assert_close(guided(x, t).x0, den(x, t, **labels(16, 5)).x0, rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", core.samplers.names())
+def test_inpainting_keeps_the_known_part_exact(ring, name):
+    n = 64
+    known = torch.zeros(n, 2, dtype=F64)
+    known[:, 0] = torch.linspace(-1, 1, n, dtype=F64)
+    mask = torch.tensor([1.0, 0.0], dtype=F64)
+    x = core.sample(Inpaint(oracle(ring, SCHED), known, mask), noise(n, seed=6), sampler=name, steps=12,
+                    generator=gen(7))
+    torch.testing.assert_close(x[:, 0], known[:, 0], rtol=0, atol=1e-9)
+    assert torch.isfinite(x).all() and x[:, 1].std() > 0.05  # the free part is generated, not copied
+
+
+def test_guidance_input_errors(ring):
+    den = oracle(ring, SCHED)
+    with pytest.raises(ValueError, match="rescale"):
+        ClassifierFree(den, 2.0, {}, {}, rescale=2.0)
+    with pytest.raises(ValueError, match="interval"):
+        ClassifierFree(den, 2.0, {}, {}, interval=(0.5, 0.2))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        Inpaint(den, torch.zeros(4, 2), torch.ones(3))
+    with pytest.raises(ValueError, match="known part has shape"):
+        Inpaint(den, torch.zeros(4, 2, dtype=F64), torch.ones(2, dtype=F64))(noise(3), 0.5)
