@@ -77,3 +77,42 @@ def test_rectified_flow_karras_inside_bounds():
     ts = timesteps.make(schedules.RectifiedFlow(), 6, "karras", t_max=0.999, t_min=0.001)
     assert ts[0].item() == pytest.approx(0.999) and ts[-2].item() == pytest.approx(0.001) and ts[-1] == 0
     assert not math.isnan(ts.sum().item())
+
+
+def test_optimized_grid_beats_the_default_on_fresh_noise():
+    from tests.helpers import noise, oracle
+    from zoo import core
+
+    ring = core.mixture.GaussianMixture.ring()
+    den = oracle(ring, schedules.DDPM())
+    grid = timesteps.optimize(den, 6, "dpmpp_2m", shape=(2,), batch=64, sweeps=1)
+    default = timesteps.make(den.schedule, 6)
+    assert grid.shape == (7,) and grid[0] == default[0] and grid[-2] == default[-2] and grid[-1] == 0
+    x_T = noise(1000, seed=11)  # not the noise it was fitted on
+    ref = core.sample(den, x_T, sampler="ode", timesteps=default[[0, -2, -1]], rtol=1e-9, atol=1e-9)
+    err = {name: (core.sample(den, x_T, sampler="dpmpp_2m", steps=6, timesteps=g) - ref).norm(dim=1).mean().item()
+           for name, g in [("optimized", grid), ("logsnr", default)]}
+    assert err["optimized"] < 0.7 * err["logsnr"]
+
+
+def test_optimized_in_sample_is_fitted_once_per_denoiser():
+    from tests.helpers import noise, oracle
+    from zoo import core
+
+    ring = core.mixture.GaussianMixture.ring()
+    calls = []
+    base = oracle(ring, schedules.DDPM())
+    den = core.Denoiser(lambda x, label: calls.append(1) or base.model(x, label), base.schedule, "eps")
+    core.sample(den, noise(8), sampler="ddim", steps=3, timesteps="optimized")
+    first = len(calls)
+    _, info = core.sample(den, noise(8), sampler="ddim", steps=3, timesteps="optimized", return_info=True)
+    assert first > 50 and len(calls) == first + 3 and info.nfe == 3
+
+
+def test_optimize_refuses_stochastic_samplers():
+    from tests.helpers import oracle
+    from zoo import core
+
+    den = oracle(core.mixture.GaussianMixture.ring(), schedules.DDPM())
+    with pytest.raises(ValueError, match="deterministic"):
+        timesteps.optimize(den, 5, "ddpm", shape=(2,))

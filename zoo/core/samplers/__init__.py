@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import math
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +19,7 @@ from . import deis, dpm_solver, first_order, ode, plms, sde, unipc  # noqa: F401
 from .base import get, names, register
 
 __all__ = ["sample", "names", "get", "register", "SampleInfo"]
+log = logging.getLogger("zoo")
 
 
 @dataclass
@@ -62,6 +65,20 @@ def _options(name: str) -> tuple:
                  if v.kind == inspect.Parameter.KEYWORD_ONLY and p not in ("generator", "callback"))
 
 
+_OPTIMIZED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _optimized(denoiser, sampler: str, steps: int, shape: tuple, opts: dict) -> torch.Tensor:
+    """``timesteps.optimize`` for this denoiser, sampler, step count and data shape, once."""
+    per_denoiser = _OPTIMIZED.setdefault(denoiser, {})
+    key = (sampler, steps, shape, tuple(sorted(opts.items())))
+    if key not in per_denoiser:
+        log.info("fitting a %d-step grid for %s to this model (timesteps='optimized'); cached for the session",
+                 steps, sampler)
+        per_denoiser[key] = _timesteps.optimize(denoiser, steps, sampler, shape=shape, **opts)
+    return per_denoiser[key].clone()
+
+
 def sample(denoiser, x_T: torch.Tensor, *, sampler: str = "unipc", steps: int = 10,
            timesteps=None, generator: torch.Generator | None = None, callback=None,
            return_info: bool = False, cond: dict | None = None, t_max: float | None = None,
@@ -74,6 +91,8 @@ def sample(denoiser, x_T: torch.Tensor, *, sampler: str = "unipc", steps: int = 
     steps: sampler steps N; the grid has N + 1 times ending at t = 0.
     timesteps: a placement name from ``zoo.core.timesteps`` or an explicit tensor of t values;
         default: the schedule's (``"logsnr"``; ``"linspace"`` for rectified flow).
+        ``"optimized"`` fits a grid to this denoiser and sampler on first use
+        (``timesteps.optimize``; thousands of evaluations on 256 samples) and reuses it.
     cond: condition tensors passed to the model at every evaluation.
     Returns the samples (B, ...) and, with ``return_info``, a :class:`SampleInfo`.
     """
@@ -86,7 +105,10 @@ def sample(denoiser, x_T: torch.Tensor, *, sampler: str = "unipc", steps: int = 
         if key in spec.fixed:
             raise ValueError(f"sampler {sampler!r} fixes {key}={spec.defaults[key]!r}; use another sampler to change it")
     options = {**spec.defaults, **opts}
-    ts = _timesteps.make(denoiser.schedule, steps, timesteps, t_max=t_max, t_min=t_min, rho=rho)
+    if isinstance(timesteps, str) and timesteps == "optimized":
+        ts = _optimized(denoiser, sampler, steps, tuple(x_T.shape[1:]), opts)
+    else:
+        ts = _timesteps.make(denoiser.schedule, steps, timesteps, t_max=t_max, t_min=t_min, rho=rho)
     if cond:
         denoiser = denoiser.bind(**cond)
     counted = _Counting(denoiser)
