@@ -9,7 +9,7 @@ Measured:
 1. error to the reference (mean L2 over samples) and sliced W2 to fresh data at NFE 5/10/20/50;
 2. zoo / peer error ratio for the same algorithm on the peer's own timesteps;
 3. the best configuration of each library at every NFE (zoo's "optimized" grids are fitted per
-   sampler on 256 other noise draws, up to NFE 20; the fit costs are not in the timings);
+   sampler on 256 other noise draws; the fit costs are not in the timings);
 4. per-step overhead without the model (a network that returns a stored tensor), batch 1 and
    20,000, 50 steps, median of repeats, one CPU thread.
 
@@ -172,7 +172,7 @@ def measure_accuracy(x_T, ref, swd, ks, show_all):
     pairs = {}  # algorithm pair -> {nfe: ratio}
     for nfe in NFES:
         for name, opts in ZOO:
-            placements = PLACEMENTS + (("optimized",) if nfe <= 20 and name in OPTIMIZED else ())
+            placements = PLACEMENTS + (("optimized",) if name in OPTIMIZED else ())
             for placement in placements:
                 x, actual = zoo_run(name, steps_for(name, nfe), placement, x_T, **opts)
                 record("zoo", f"{name}{opts.get('order', '')} {placement}", nfe, x, actual)
@@ -305,7 +305,7 @@ def main(argv=None):
     for lib in ("zoo", "diffusers", "k-diffusion"):
         cells = []
         for n in NFES:
-            cands = [(v[n][0], v[n][1], cfg, v[n][2]) for (lb, cfg), v in rows.items() if lb == lib and v[n][2] <= n]
+            cands = [(v[n][0], v[n][1], cfg, v[n][2]) for (lb, cfg), v in rows.items() if lb == lib and n in v and v[n][2] <= n]
             if not cands:
                 cells.append("-")
                 continue
@@ -332,7 +332,8 @@ def main(argv=None):
         print("| library | configuration | " + " | ".join(f"NFE {n}: error (SW) [NFE]" for n in NFES) + " |")
         print("|---|---|" + "---|" * len(NFES))
         for (lib, cfg), v in sorted(rows.items()):
-            print(f"| {lib} | {cfg} | " + " | ".join(f"{v[n][0]:.4f} ({v[n][1]:.3f}) [{v[n][2]}]" for n in NFES) + " |")
+            print(f"| {lib} | {cfg} | " + " | ".join(f"{v[n][0]:.4f} ({v[n][1]:.3f}) [{v[n][2]}]" if n in v else "-"
+                                                   for n in NFES) + " |")
 
 
 if __name__ == "__main__":

@@ -45,37 +45,41 @@ class ClassifierFree(DenoiserWrapper):
         self.scale, self.cond, self.uncond = float(scale), dict(cond), dict(uncond)
         self.rescale, self.interval = float(rescale), interval
 
-    def _both(self, x, t):
+    def _both(self, x, t) -> tuple[Prediction, torch.Tensor]:
+        """The conditional prediction and the unconditional x0, in one batch when the keys allow."""
         same = set(self.cond) == set(self.uncond) and all(
             isinstance(self.cond[k], torch.Tensor) and isinstance(self.uncond[k], torch.Tensor)
             and self.cond[k].shape == self.uncond[k].shape for k in self.cond)
-        if same and self.cond:
-            both = {k: torch.cat([self.cond[k], self.uncond[k]]) for k in self.cond}
-            tt = t if not isinstance(t, torch.Tensor) or t.ndim == 0 else torch.cat([t, t])
-            pred = self.base(torch.cat([x, x]), tt, **both)
-            return pred.x0.chunk(2)
-        return self.base(x, t, **self.cond).x0, self.base(x, t, **self.uncond).x0
+        if not (same and self.cond):
+            return self.base(x, t, **self.cond), self.base(x, t, **self.uncond).x0
+        both = {k: torch.cat([self.cond[k], self.uncond[k]]) for k in self.cond}
+        tt = torch.cat([t, t]) if isinstance(t, torch.Tensor) else t
+        x0_c, x0_u = self.base(torch.cat([x, x]), tt, **both).x0.chunk(2)
+        return _from_x0(self.schedule, x, t, x0_c), x0_u
 
     def __call__(self, x, t, **cond) -> Prediction:
         t = _t_value(t)
         if self.interval is not None and isinstance(t, float) and not (self.interval[0] < t <= self.interval[1]):
             return self.base(x, t, **{**self.cond, **cond})
-        x0_c, x0_u = self._both(x, t)
+        cond_pred, x0_u = self._both(x, t)
+        x0_c = cond_pred.x0
         x0 = x0_u + self.scale * (x0_c - x0_u)
         if self.rescale > 0:
             x0 = self.rescale * x0 * (_std(x0_c) / _std(x0).clamp(min=1e-12)) + (1 - self.rescale) * x0
         if self.interval is not None and isinstance(t, torch.Tensor):
             inside = ((t > self.interval[0]) & (t <= self.interval[1])).to(x.device).reshape(-1, *([1] * (x.ndim - 1)))
             x0 = torch.where(inside, x0, x0_c)
-        alpha, sigma = _coefs(self.schedule, t, x)
-        return Prediction.from_x0(x, x0, alpha, sigma, t, self.schedule)
+        return cond_pred.with_x0(x0)
 
 
-def _coefs(schedule, t, x):
+def _from_x0(schedule, x, t, x0) -> Prediction:
+    """A Prediction from an x0 at (x, t), with the schedule's alpha and sigma there."""
     if isinstance(t, float):
-        return tuple(v.item() for v in schedule.alpha_sigma(t))
-    shape = (-1,) + (1,) * (x.ndim - 1)
-    return tuple(v.reshape(shape).to(x.device, x.dtype) for v in schedule.alpha_sigma(t.cpu()))
+        alpha, sigma = (v.item() for v in schedule.alpha_sigma(t))
+    else:
+        shape = (-1,) + (1,) * (x.ndim - 1)
+        alpha, sigma = (v.reshape(shape).to(x.device, x.dtype) for v in schedule.alpha_sigma(t.cpu()))
+    return Prediction.from_x0(x, x0, alpha, sigma, t, schedule)
 
 
 class ClassifierGuidance(DenoiserWrapper):
@@ -92,7 +96,6 @@ class ClassifierGuidance(DenoiserWrapper):
     def __call__(self, x, t, **cond) -> Prediction:
         t = _t_value(t)
         pred = self.base(x, t, **cond)
-        alpha, sigma = _coefs(self.schedule, t, x)
         label = self.schedule.noise_label(t if isinstance(t, float) else t.cpu())
         label = label.to(torch.float32).expand(x.shape[0]).to(x.device)
         with torch.enable_grad():
@@ -102,8 +105,7 @@ class ClassifierGuidance(DenoiserWrapper):
                 raise ValueError(f"classifier must return logits of shape (B, C), got {tuple(logits.shape)}")
             log_p = torch.log_softmax(logits.float(), 1).gather(1, self.labels.to(x.device).reshape(-1, 1)).sum()
             grad = torch.autograd.grad(log_p, xg)[0]
-        eps = pred.eps - self.scale * sigma * grad.to(x.dtype)
-        return Prediction.from_eps(x, eps, alpha, sigma, t, self.schedule)
+        return pred.with_eps(pred.eps - self.scale * pred.sigma * grad.to(x.dtype))
 
 
 class Inpaint(DenoiserWrapper):
@@ -128,7 +130,4 @@ class Inpaint(DenoiserWrapper):
             raise ValueError(f"known part has shape {tuple(self.known.shape)} but the state has {tuple(x.shape)}")
         t = _t_value(t)
         pred = self.base(x, t, **cond)
-        mask = self.mask.to(x.device, x.dtype)
-        x0 = torch.lerp(pred.x0, self.known.to(x.device, x.dtype), mask)
-        alpha, sigma = _coefs(self.schedule, t, x)
-        return Prediction.from_x0(x, x0, alpha, sigma, t, self.schedule)
+        return pred.with_x0(torch.lerp(pred.x0, self.known.to(x.device, x.dtype), self.mask.to(x.device, x.dtype)))

@@ -77,6 +77,14 @@ class Prediction:
     def from_eps(cls, x, eps, alpha, sigma, t=None, schedule=None) -> "Prediction":
         return cls(x, eps, (1 / alpha, -sigma / alpha), (0.0, 1.0), alpha, sigma, t, schedule)
 
+    def with_x0(self, x0: torch.Tensor) -> "Prediction":
+        """The same state and time with another ``x0`` (``eps`` follows from ``x``)."""
+        return Prediction.from_x0(self.x, x0, self.alpha, self.sigma, self.t, self.schedule)
+
+    def with_eps(self, eps: torch.Tensor) -> "Prediction":
+        """The same state and time with another ``eps`` (``x0`` follows from ``x``)."""
+        return Prediction.from_eps(self.x, eps, self.alpha, self.sigma, self.t, self.schedule)
+
     def terms(self, c_x=0.0, c_x0=0.0, c_eps=0.0) -> list:
         """``c_x * x + c_x0 * x0 + c_eps * eps`` as [(coef, x), (coef, raw)]: the same sum over the
         two tensors the prediction really holds (see ``samplers.base.lincomb``)."""
@@ -91,8 +99,11 @@ class Prediction:
         return x * a + raw * b
 
     def _get(self, key, c_x0, c_eps):
+        """A cached view; the raw output itself when it already is the answer (treat as read-only)."""
         if key not in self._cache:
-            self._cache[key] = self.combine(0.0, c_x0, c_eps)
+            (a, _), (b, _) = self.terms(0.0, c_x0, c_eps)
+            is_raw = isinstance(a, float) and isinstance(b, float) and a == 0.0 and b == 1.0
+            self._cache[key] = self.raw if is_raw else self.combine(0.0, c_x0, c_eps)
         return self._cache[key]
 
     @property

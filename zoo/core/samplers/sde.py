@@ -52,14 +52,18 @@ def langevin_step(denoiser, x, t: float, snr: float, generator):
     For a Gaussian p_t of variance sigma_t^2 this makes the drift ``snr`` times the noise, the
     target signal-to-noise ratio of Song & Ermon (2020), with no dependence on the batch.
     """
+    if not snr > 0:
+        raise ValueError(f"snr must be > 0, got {snr}")
     pred = denoiser(x, t)
-    step = 2.0 * (snr * float(denoiser.schedule.sigma(t))) ** 2
+    step = 2.0 * (snr * pred.sigma) ** 2
     x = pred.combine(c_x=1.0, c_eps=-step / pred.sigma)  # x + step * score
     return x.add_(denoiser.prior.noise(x, generator), alpha=math.sqrt(2.0 * step)), pred
 
 
 def pc(denoiser, x, ts, *, snr: float = 0.16, n_corrector: int = 1, generator=None, callback=None):
     """Predictor-corrector: ``n_corrector`` Langevin steps, then a DDPM step, at every level."""
+    if n_corrector < 0:
+        raise ValueError(f"n_corrector must be >= 0, got {n_corrector}")
     g = Grid(denoiser.schedule, ts)
     for i in range(g.steps):
         t = g.ts[i]
@@ -73,6 +77,8 @@ def pc(denoiser, x, ts, *, snr: float = 0.16, n_corrector: int = 1, generator=No
 
 def langevin(denoiser, x, ts, *, snr: float = 0.3, n_inner: int = 5, generator=None, callback=None):
     """Annealed Langevin dynamics: ``n_inner`` steps at each positive level, then ``x0``."""
+    if n_inner < 1:
+        raise ValueError(f"n_inner must be >= 1, got {n_inner}")
     g = Grid(denoiser.schedule, ts)
     levels = [t for t in g.ts if t > 0]
     pred = None
