@@ -68,14 +68,17 @@ def _options(name: str) -> tuple:
 _OPTIMIZED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _optimized(denoiser, sampler: str, steps: int, shape: tuple, opts: dict) -> torch.Tensor:
-    """``timesteps.optimize`` for this denoiser, sampler, step count and data shape, once."""
+def _optimized(denoiser, bound, sampler: str, steps: int, shape: tuple, opts: dict) -> torch.Tensor:
+    """``timesteps.optimize`` for this denoiser, sampler, step count and state shape (B, ...), once.
+
+    It fits on B fresh noise draws (so conditions bound for this batch fit too); for a small B
+    call ``timesteps.optimize`` with a larger ``batch`` yourself and pass its grid."""
     per_denoiser = _OPTIMIZED.setdefault(denoiser, {})
     key = (sampler, steps, shape, tuple(sorted(opts.items())))
     if key not in per_denoiser:
         log.info("fitting a %d-step grid for %s to this model (timesteps='optimized'); cached for the session",
                  steps, sampler)
-        per_denoiser[key] = _timesteps.optimize(denoiser, steps, sampler, shape=shape, **opts)
+        per_denoiser[key] = _timesteps.optimize(bound, steps, sampler, shape=shape[1:], batch=shape[0], **opts)
     return per_denoiser[key].clone()
 
 
@@ -92,7 +95,7 @@ def sample(denoiser, x_T: torch.Tensor, *, sampler: str = "unipc", steps: int = 
     timesteps: a placement name from ``zoo.core.timesteps`` or an explicit tensor of t values;
         default: the schedule's (``"logsnr"``; ``"linspace"`` for rectified flow).
         ``"optimized"`` fits a grid to this denoiser and sampler on first use
-        (``timesteps.optimize``; thousands of evaluations on 256 samples) and reuses it.
+        (``timesteps.optimize`` on B fresh noise draws; thousands of evaluations) and reuses it.
     cond: condition tensors passed to the model at every evaluation.
     Returns the samples (B, ...) and, with ``return_info``, a :class:`SampleInfo`.
     """
@@ -105,12 +108,12 @@ def sample(denoiser, x_T: torch.Tensor, *, sampler: str = "unipc", steps: int = 
         if key in spec.fixed:
             raise ValueError(f"sampler {sampler!r} fixes {key}={spec.defaults[key]!r}; use another sampler to change it")
     options = {**spec.defaults, **opts}
+    bound = denoiser.bind(**cond) if cond else denoiser
     if isinstance(timesteps, str) and timesteps == "optimized":
-        ts = _optimized(denoiser, sampler, steps, tuple(x_T.shape[1:]), opts)
+        ts = _optimized(denoiser, bound, sampler, steps, tuple(x_T.shape), opts)
     else:
         ts = _timesteps.make(denoiser.schedule, steps, timesteps, t_max=t_max, t_min=t_min, rho=rho)
-    if cond:
-        denoiser = denoiser.bind(**cond)
+    denoiser = bound
     counted = _Counting(denoiser)
     with torch.no_grad():
         x = spec.fn(counted, x_T, ts, generator=generator, callback=callback, **options)
