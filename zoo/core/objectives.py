@@ -9,7 +9,6 @@ every target: uniform (the "simple" loss in the target's units), min-SNR-gamma (
 """
 from __future__ import annotations
 
-import math
 
 import torch
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 
 from .base import Grid, ddim_step, lincomb, register, report
 

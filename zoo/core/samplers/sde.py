@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 
 from .base import Grid, ddim_step, register, report
 from .first_order import ddim_update
