@@ -167,12 +167,12 @@ def optimize(denoiser, steps: int, sampler: str = "unipc", *, shape: tuple, batc
         raise ValueError(f"optimize fits deterministic samplers against the ODE; {sampler!r} is not one")
     sched = denoiser.schedule
     ts = make(sched, steps)
-    free = list(range(1, steps - 1 if ts[-2] == sched.t_min and sched.t_min > 0 else steps))
+    # the last trained level stays put; a schedule trained down to t = 0 lets it move too
+    free = list(range(1, steps - 1 if sched.t_min > 0 else steps))
+    t_last = sched.t_min if sched.t_min > 0 else 1e-6
     g = torch.Generator().manual_seed(seed)
     x_T = denoiser.prior.noise(torch.empty(batch, *shape, dtype=torch.float64), g) * float(sched.sigma(ts[0]))
-    end = torch.stack([ts[0], ts[-2], ts[-1]]) if ts[-2] > 0 else ts[[0, -1]]
-    with torch.no_grad():
-        ref = _run(samplers, denoiser, x_T, "ode", end, rtol=rtol, atol=rtol)
+    ref = _run(samplers, denoiser, x_T, "ode", torch.tensor([ts[0].item(), t_last, 0.0], dtype=_F64), rtol=rtol, atol=rtol)
 
     def error(grid):
         x = _run(samplers, denoiser, x_T, sampler, grid, **sampler_options)

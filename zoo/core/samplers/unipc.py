@@ -32,29 +32,27 @@ def _update(x_start, m_start, older, lam_start, lam_end, a_end, s_end, s_start, 
     """
     h = lam_end - lam_start
     c_x, c_m = s_end / s_start, -a_end * math.expm1(-h)  # first-order part: (s'/s) x + alpha'(1 - e^{-h}) m
-    terms = [(c_x, x_start), (c_m, m_start)]
     rks = [(lam_j - lam_start) / h for lam_j, _ in older[: order - 1]]
     if m_end is None and order == 1:
-        return lincomb(terms)
+        return lincomb([(c_x, x_start), (c_m, m_start)])
     weights, big_b = _phi_weights(h, order, variant)
+    # rho = 1/2 for a second-order predictor and a first-order corrector, as in the paper's code
     if m_end is None:
-        if order == 2:
-            rhos = [0.5]
-        else:
-            R = torch.tensor([[r ** k for r in rks] for k in range(order - 1)], dtype=torch.float64)
-            rhos = torch.linalg.solve(R, torch.tensor(weights[: order - 1], dtype=torch.float64)).tolist()
+        nodes, rhs = rks, weights[: order - 1]
     else:
-        if order == 1:
-            rhos = [0.5]
-        else:
-            R = torch.tensor([[r ** k for r in rks + [1.0]] for k in range(order)], dtype=torch.float64)
-            rhos = torch.linalg.solve(R, torch.tensor(weights, dtype=torch.float64)).tolist()
+        nodes, rhs = rks + [1.0], weights
+    if len(nodes) == 1:
+        rhos = [0.5]
+    else:
+        R = torch.tensor([[r**k for r in nodes] for k in range(len(nodes))], dtype=torch.float64)
+        rhos = torch.linalg.solve(R, torch.tensor(rhs, dtype=torch.float64)).tolist()
     scale = -a_end * big_b
-    # D1_j = (m_j - m_start) / r_j for history points; the corrector adds D1_t = m_end - m_start
-    for rho, r, (_, m_j) in zip(rhos, rks, older):
-        terms += [(scale * rho / r, m_j), (-scale * rho / r, m_start)]
-    if m_end is not None:
-        terms += [(scale * rhos[-1], m_end), (-scale * rhos[-1], m_start)]
+    # sum_j rho_j D1_j with D1_j = (m_j - m_start) / r_j; the corrector's last node is D1 = m_end - m_start
+    terms = [(c_x, x_start)]
+    others = [m for _, m in older[: order - 1]] + ([m_end] if m_end is not None else [])
+    weights_m = [scale * rho / r for rho, r in zip(rhos, nodes)]
+    terms += list(zip(weights_m, others))
+    terms.append((c_m - sum(weights_m), m_start))
     return lincomb(terms)
 
 
