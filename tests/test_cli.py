@@ -1,5 +1,8 @@
+import json
 import subprocess
 import sys
+
+import pytest
 
 from zoo import cli, core
 
@@ -34,3 +37,35 @@ def test_bad_input_is_a_message_not_a_traceback():
     out = run("samplers", "--check", "--timesteps", "cosine")
     assert out.returncode == 2 and "unknown timestep placement 'cosine'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_version():
+    out = run("--version")
+    assert out.returncode == 0 and out.stdout.startswith("diffusion-zoo ")
+
+
+def test_train_sample_animate_eval_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", "recipes/toy2d/ring8.yaml", "--out", str(out), "preset=smoke", "optim.steps=20",
+                     "log.checkpoint_every=20"]) == 0
+    model = str(out / "model")
+    assert cli.main(["sample", model, "-n", "64", "--steps", "4", "-o", str(tmp_path / "s.npy")]) == 0
+    import numpy as np
+    assert np.load(tmp_path / "s.npy").shape == (64, 2)
+    assert cli.main(["animate", model, "--out", str(tmp_path / "a.gif"), "-n", "100", "--steps", "3"]) == 0
+    assert (tmp_path / "a.gif").is_file() and (tmp_path / "a.png").is_file()
+    capsys.readouterr()
+    assert cli.main(["eval", model, "-n", "200", "--steps", "4"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["protocol"] == "toy2d-eval/1" and report["modes"] == 8 and "log_likelihood" in report
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "recipes/toy2d/ring8.yaml", "optim.lrr=1"], "lrr"),
+    (["train", "recipes/toy2d/nope.yaml"], "does not exist"),
+    (["sample", "toy2d/unicorn", "-o", "x.png"], "unknown model 'toy2d/unicorn'"),
+    (["sample", "toy2d/ring8", "-o", "x.wav"], "writes"),
+])
+def test_user_mistakes_are_one_line_errors(args, message):
+    out = run(*args)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr

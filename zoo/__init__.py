@@ -1,1 +1,12 @@
+"""diffusion-zoo: train, sample, evaluate and share diffusion models across modalities.
+
+>>> import zoo
+>>> model = zoo.load("toy2d/ring8")
+>>> x = model.sample(1000, steps=20)
+"""
 __version__ = "0.1.0"
+
+from .hub import load, save  # noqa: E402
+from .model import ZooModel  # noqa: E402
+
+__all__ = ["load", "save", "ZooModel", "__version__"]

@@ -72,9 +72,11 @@ class GaussianMixture:
         """Exact log density (n,) of the noisy marginal of ``x_t = alpha x0 + sigma eps``."""
         x = torch.as_tensor(x_t, dtype=_F64)
         n = x.shape[0]
-        log_c, _, _ = self._log_components(x, torch.as_tensor(alpha, dtype=_F64).expand(n),
-                                           torch.as_tensor(sigma, dtype=_F64).expand(n))
-        return torch.logsumexp(log_c, 1)
+        alpha = torch.as_tensor(alpha, dtype=_F64).expand(n)
+        sigma = torch.as_tensor(sigma, dtype=_F64).expand(n)
+        rows = max(1, 2**22 // (self.means.numel()))  # bound the (rows, K, D) intermediates to ~32 MB each
+        return torch.cat([torch.logsumexp(self._log_components(x[i:i + rows], alpha[i:i + rows], sigma[i:i + rows])[0], 1)
+                          for i in range(0, n, rows)])
 
     def class_log_probs(self, x_t: torch.Tensor, alpha, sigma) -> torch.Tensor:
         """log p(class | x_t) (n, C) for classes 0..C-1: the exact noise-aware classifier."""

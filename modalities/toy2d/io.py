@@ -1,0 +1,57 @@
+"""Writing 2-D samples: ``.npy`` and ``.csv`` arrays, ``.png`` scatter plots (matplotlib)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from zoo.files import atomic_write
+
+FORMATS = (".npy", ".csv", ".png")
+
+
+def _figure(size=(4, 4)):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.figure(figsize=size, dpi=100)
+
+
+def scatter(ax, points: np.ndarray, title: str = "", limit: float = 3.0) -> None:
+    ax.scatter(points[:, 0], points[:, 1], s=1.5, alpha=0.6, color="#1f5fa8", linewidths=0)
+    ax.set_xlim(-limit, limit)
+    ax.set_ylim(-limit, limit)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def write_samples(x: torch.Tensor, path, *, title: str = "") -> Path:
+    """Write samples (n, 2) to ``path``; the extension picks the format."""
+    path = Path(path)
+    x = torch.as_tensor(x).detach().cpu()
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"toy2d samples must have shape (n, 2), got {tuple(x.shape)}")
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"cannot write toy2d samples to {path.name!r}: use one of {FORMATS}")
+    points = x.double().numpy()
+    if suffix == ".npy":
+        def save_npy(tmp):
+            with open(tmp, "wb") as handle:  # a handle: np.save would append ".npy" to a name
+                np.save(handle, points)
+        return atomic_write(path, save_npy)
+    if suffix == ".csv":
+        return atomic_write(path, lambda tmp: np.savetxt(tmp, points, delimiter=",", header="x,y", comments=""))
+    fig = _figure()
+    scatter(fig.add_axes([0.02, 0.02, 0.96, 0.9]), points, title)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path

@@ -1,0 +1,46 @@
+"""The released toy2d models (model_cards/toy2d/*) meet the issue's checks at 20 NFE."""
+import pytest
+import torch
+
+import zoo
+from modalities.toy2d import dataset, sample_quality
+
+RELEASED = ["checkerboard", "moons", "ring8", "swissroll"]
+
+
+@pytest.fixture(scope="module")
+def samples():
+    out = {}
+    for name in RELEASED:
+        model = zoo.load(f"toy2d/{name}")
+        out[name] = model.sample(4000, steps=20, generator=torch.Generator().manual_seed(0))
+    return out
+
+
+def test_ring8_covers_every_mode(samples):
+    q = sample_quality(samples["ring8"], dataset("ring8"))
+    assert q["modes_covered"] == 8 and q["near_data"] >= 0.95
+
+
+def test_checkerboard_mass_on_the_squares(samples):
+    assert sample_quality(samples["checkerboard"], dataset("checkerboard"))["near_data"] >= 0.95
+
+
+@pytest.mark.parametrize("name", ["moons", "swissroll"])
+def test_curves_stay_on_their_curve(samples, name):
+    assert sample_quality(samples[name], dataset(name))["near_data"] >= 0.9
+
+
+@pytest.mark.parametrize("name", RELEASED)
+def test_no_stray_samples(samples, name):
+    """Sliced W2 squares distances, so a handful of far-off samples would blow it up."""
+    q = sample_quality(samples[name], dataset(name))
+    assert q["sliced_w2"] < 1.5 * q["sliced_w2_floor"] + 0.02
+
+
+def test_ring8_likelihood_is_near_the_true_density():
+    model, data = zoo.load("toy2d/ring8"), dataset("ring8")
+    x = data.sample(100, torch.Generator().manual_seed(1)).float()
+    ll = zoo.core.log_likelihood(model.denoiser(), x).mean().item()
+    truth = data.log_prob(x.double()).mean().item()
+    assert truth - 0.15 < ll < truth + 0.05  # a model cannot beat the data's density by much on fresh points

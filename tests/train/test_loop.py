@@ -1,0 +1,121 @@
+import csv
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from safetensors.torch import load_file, save_file
+
+import zoo
+from zoo.train import load_recipe, train
+from zoo.train.loop import lr_at
+
+RECIPE = "recipes/toy2d/ring8.yaml"
+SMOKE = ["preset=smoke", "optim.steps=60", "log.checkpoint_every=30", "log.every=20"]
+
+
+def steps_logged(out):
+    with open(out / "log.csv") as handle:
+        return [int(row["step"]) for row in csv.DictReader(handle)]
+
+
+def test_smoke_run_writes_everything_and_loads(tmp_path):
+    model = train(load_recipe(RECIPE, SMOKE), tmp_path)
+    for name in ("checkpoint.safetensors", "log.csv", "recipe.yaml", "model/config.yaml", "model/model.safetensors",
+                 "model/training/recipe.yaml", "model/samples/samples.png"):
+        assert (tmp_path / name).is_file(), name
+    assert steps_logged(tmp_path) == [20, 40, 60]
+    loaded = zoo.load(str(tmp_path / "model"))
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    torch.testing.assert_close(loaded.sample(8, generator=g1), model.sample(8, generator=g2))
+
+
+def test_loss_falls(tmp_path):
+    train(load_recipe(RECIPE, ["preset=smoke", "optim.steps=300", "log.every=50", "log.checkpoint_every=300",
+                               "optim.lr_schedule=constant"]), tmp_path)
+    with open(tmp_path / "log.csv") as handle:
+        losses = [float(row["loss"]) for row in csv.DictReader(handle)]
+    assert sum(losses[-2:]) / 2 < 0.8 * losses[0]
+
+
+KILLED_RUN = textwrap.dedent("""
+    import os, signal, sys
+    from zoo.train import load_recipe, train
+    recipe = load_recipe(sys.argv[1], sys.argv[3:])
+    def hook(step, info):
+        if step == int(os.environ["KILL_AT"]):
+            os.kill(os.getpid(), signal.SIGKILL)
+    train(recipe, sys.argv[2], on_step=hook)
+""")
+
+
+def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    train(load_recipe(RECIPE, SMOKE), full)
+    proc = subprocess.run([sys.executable, "-c", KILLED_RUN, RECIPE, str(killed), *SMOKE],
+                          env={**os.environ, "KILL_AT": "45"}, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr
+    assert steps_logged(killed) == [20, 40]  # killed after step 45; last checkpoint at 30
+    train(load_recipe(RECIPE, SMOKE), killed, resume=True)
+    assert steps_logged(killed) == [20, 40, 60]
+    for name in ("model/model.safetensors", "checkpoint.safetensors"):
+        a, b = load_file(full / name), load_file(killed / name)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), key
+
+
+def test_resume_guards(tmp_path):
+    train(load_recipe(RECIPE, SMOKE), tmp_path)
+    with pytest.raises(ValueError, match="already holds a run"):
+        train(load_recipe(RECIPE, SMOKE), tmp_path)
+    with pytest.raises(ValueError, match="optim.lr"):
+        train(load_recipe(RECIPE, SMOKE + ["optim.lr=0.5"]), tmp_path, resume=True)
+    with pytest.raises(ValueError, match="no checkpoint"):
+        train(load_recipe(RECIPE, SMOKE), tmp_path / "empty", resume=True)
+    longer = train(load_recipe(RECIPE, SMOKE + ["optim.steps=70"]), tmp_path, resume=True)  # steps may grow
+    assert longer is not None and steps_logged(tmp_path)[-1] == 70
+
+
+def test_learning_rate_schedule():
+    cfg = load_recipe(RECIPE, ["optim.lr=1.0", "optim.warmup_steps=10", "optim.steps=110",
+                               "optim.lr_schedule=cosine", "optim.min_lr_ratio=0.1"]).optim
+    assert lr_at(0, cfg) == pytest.approx(0.1) and lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(60, cfg) == pytest.approx(0.55)  # halfway through the cosine
+    assert lr_at(110, cfg) == pytest.approx(0.1)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, overrides, out, results):
+    os.environ.update(WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    recipe = load_recipe(RECIPE, overrides)
+
+    def keep(step, info):
+        if step == recipe.optim.steps:
+            save_file({k: v.detach().clone() for k, v in info["network"].state_dict().items()},
+                      os.path.join(results, f"rank{rank}.safetensors"))
+    train(recipe, out, on_step=keep)
+
+
+def test_two_gloo_processes_match_one_process_with_the_doubled_batch(tmp_path):
+    overrides = ["preset=smoke", "optim.steps=25", "optim.batch_size=128", "log.checkpoint_every=25"]
+    mp.spawn(_ddp_worker, args=(2, _free_port(), overrides, str(tmp_path / "ddp"), str(tmp_path)), nprocs=2, join=True)
+    rank0, rank1 = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key  # replicas stay identical
+    single = train(load_recipe(RECIPE, overrides), tmp_path / "single")
+    one = load_file(tmp_path / "single" / "checkpoint.safetensors")
+    for key in rank0:
+        torch.testing.assert_close(rank0[key], one[f"network.{key}"], rtol=0, atol=1e-5)
+    assert single is not None

@@ -1,0 +1,96 @@
+"""ZooModel: a network bound to its diffusion settings, ready to sample.
+
+The model's config is plain data (see ``zoo.hub`` for the folder it lives in)::
+
+    format_version: 1
+    modality: toy2d
+    architecture: toy2d/mlp
+    network: {hidden: 256, ...}          # the architecture's parameters
+    schedule: {name: DDPM, ...}          # zoo.core.schedules config
+    prediction: eps
+    sigma_data: 0.5
+    sample_shape: [2]                    # one sample's shape
+    sampling: {sampler: unipc, steps: 20, timesteps: null}
+    data: {name: ring8, ...}             # what it was trained on
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from . import core
+from .registry import build_network
+
+__all__ = ["ZooModel", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+
+
+class ZooModel(nn.Module):
+    """network: the backbone ``net(x, noise_label, **cond)``; config: as in the module docstring."""
+
+    def __init__(self, network: nn.Module, config: dict):
+        super().__init__()
+        self.network = network
+        self.config = copy.deepcopy(dict(config))
+        self.schedule = core.schedules.from_config(self.config["schedule"])
+        if self.config.get("prediction") not in core.PREDICTIONS:
+            raise ValueError(f"config prediction {self.config.get('prediction')!r} is not one of {core.PREDICTIONS}")
+
+    @classmethod
+    def from_config(cls, config: dict) -> "ZooModel":
+        """A model with freshly initialised weights."""
+        return cls(build_network(config["architecture"], dict(config.get("network", {}))), config)
+
+    @property
+    def name(self) -> str:
+        return self.config.get("name", self.config["architecture"])
+
+    @property
+    def sample_shape(self) -> tuple:
+        return tuple(self.config["sample_shape"])
+
+    def denoiser(self, prior=None) -> core.Denoiser:
+        """The core denoiser over this model's network."""
+        return core.Denoiser(self.network, self.schedule, self.config["prediction"],
+                             prior=prior or core.priors.Isotropic(), sigma_data=self.config.get("sigma_data", 0.5))
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """x_T for n samples: sigma(t_max) times standard noise, shape (n, *sample_shape)."""
+        param = next(self.network.parameters())
+        z = torch.randn((n, *self.sample_shape), generator=generator, dtype=torch.float32)
+        return (z * float(self.schedule.sigma(self.schedule.t_max))).to(param.device, param.dtype)
+
+    @torch.no_grad()
+    def sample(self, n: int = 16, *, steps: int | None = None, sampler: str | None = None, timesteps=None,
+               guidance: float | None = None, cond: dict | None = None, generator: torch.Generator | None = None,
+               x_T: torch.Tensor | None = None, callback=None, return_info: bool = False, **options):
+        """Draw ``n`` samples of shape (n, *sample_shape) with the model's sampling defaults.
+
+        guidance: classifier-free guidance scale for conditional models (uses ``cond`` and the
+        null condition of the config's ``null_cond``)."""
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        defaults = self.config.get("sampling", {})
+        den = self.denoiser()
+        if guidance is not None and guidance != 1.0:
+            if not cond:
+                raise ValueError("guidance needs cond= (the condition to guide toward)")
+            null = self.config.get("null_cond")
+            if not null:
+                raise ValueError(f"{self.name} has no null condition in its config, so it cannot use guidance")
+            uncond = {k: torch.full_like(v, null[k]) for k, v in cond.items()}
+            den, cond = core.guidance.ClassifierFree(den, guidance, cond, uncond), None
+        if x_T is None:
+            x_T = self.noise(n, generator)
+        was_training = self.training
+        self.eval()
+        try:
+            return core.sample(den, x_T, sampler=sampler or defaults.get("sampler", "unipc"),
+                               steps=steps or defaults.get("steps", 20),
+                               timesteps=timesteps if timesteps is not None else defaults.get("timesteps"),
+                               generator=generator, callback=callback, cond=cond, return_info=return_info, **options)
+        finally:
+            self.train(was_training)

@@ -1,0 +1,197 @@
+"""Recipes: omegaconf YAML checked against structured configs.
+
+``load_recipe(path, ["optim.lr=3e-4", "preset=smoke"])`` merges, in order, the schema's
+defaults, the YAML file, the named preset (a block under ``presets:`` in the same file) and the
+command-line overrides.  An unknown or misspelled key, a value of the wrong type, a missing
+required value or a value outside its choices is a ValueError that names the key.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .. import core
+
+__all__ = ["Recipe", "load_recipe", "validate", "to_yaml"]
+
+
+@dataclass
+class NetworkConfig:
+    architecture: str = MISSING  # "<modality>/<architecture>", e.g. toy2d/mlp
+    params: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DiffusionConfig:
+    schedule: Dict[str, Any] = field(default_factory=lambda: {"name": "DDPM"})  # zoo.core.schedules config
+    prediction: str = "eps"
+    sigma_data: float = 0.5
+
+
+@dataclass
+class ObjectiveConfig:
+    target: Optional[str] = None  # regression target; None = the prediction itself
+    weighting: str = "uniform"
+    time_sampling: str = "uniform"
+    min_snr_gamma: float = 5.0
+    norm: str = "l2"
+    cond_dropout: float = 0.0
+    p_mean: float = -1.2
+    p_std: float = 1.2
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+
+
+@dataclass
+class DataConfig:
+    name: str = MISSING
+    params: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 0.0
+    batch_size: int = 256  # global: split evenly over the processes
+    steps: int = 10000
+    warmup_steps: int = 0
+    lr_schedule: str = "constant"  # constant | cosine | linear (after warm-up)
+    min_lr_ratio: float = 0.0
+    grad_clip: float = 1.0  # max gradient norm; 0 = off
+
+
+@dataclass
+class EMAConfig:
+    decay: float = 0.999
+    warmup: bool = True  # decay_eff = min(decay, (1 + step) / (10 + step))
+
+
+@dataclass
+class SamplingConfig:
+    sampler: str = "unipc"
+    steps: int = 20
+    timesteps: Optional[str] = None
+    n: int = 1000  # samples in each dump
+
+
+@dataclass
+class LogConfig:
+    every: int = 100  # CSV row and progress-bar refresh
+    sample_every: int = 0  # 0: only at the end
+    checkpoint_every: int = 1000
+    progress: bool = True
+
+
+@dataclass
+class Recipe:
+    name: str = MISSING
+    modality: str = MISSING
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    ema: EMAConfig = field(default_factory=EMAConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    compile: bool = False
+    seed: int = 0
+    device: str = "auto"
+    preset: Optional[str] = None
+    notes: str = ""
+
+
+CHOICES = {
+    "precision": ("fp32", "bf16"),
+    "optim.lr_schedule": ("constant", "cosine", "linear"),
+    "diffusion.prediction": core.PREDICTIONS,
+    "objective.weighting": core.objectives.WEIGHTINGS,
+    "objective.time_sampling": core.objectives.TIME_SAMPLING,
+    "objective.norm": ("l2", "l1"),
+}
+
+
+def _fail(where: str, error: OmegaConfBaseException):
+    first = str(error).splitlines()[0]
+    key = getattr(error, "full_key", None)
+    raise ValueError(f"{where}: {first}" + (f" (key: {key})" if key and key not in first else "")) from None
+
+
+def load_recipe(path, overrides: list[str] | tuple = ()) -> DictConfig:
+    """The validated recipe: schema <- YAML <- preset <- ``key=value`` overrides."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"recipe {str(path)!r} does not exist")
+    try:
+        raw = OmegaConf.load(path)
+    except Exception as error:
+        raise ValueError(f"{path}: not valid YAML: {error}") from None
+    presets = raw.pop("presets", None) or {}
+    bad = [o for o in overrides if "=" not in o]
+    if bad:
+        raise ValueError(f"overrides are key=value; got {bad}")
+    try:
+        cli = OmegaConf.from_dotlist(list(overrides))
+    except OmegaConfBaseException as error:
+        _fail("overrides", error)
+    preset = cli.get("preset", raw.get("preset"))
+    layers = [(str(path), raw)]
+    if preset is not None:
+        if preset not in presets:
+            raise ValueError(f"{path}: unknown preset {preset!r}; this recipe has {sorted(presets)}")
+        layers.append((f"{path} preset {preset}", presets[preset]))
+    layers.append(("overrides", cli))
+    merged = OmegaConf.structured(Recipe)
+    for where, layer in layers:
+        try:
+            merged = OmegaConf.merge(merged, layer)
+        except OmegaConfBaseException as error:
+            _fail(where, error)
+    validate(merged, str(path))
+    return merged
+
+
+def _get(cfg, dotted: str):
+    return OmegaConf.select(cfg, dotted)
+
+
+def validate(cfg: DictConfig, where: str = "recipe") -> None:
+    """Required values present, choices respected, schedule and sampler known."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ValueError(f"{where}: missing required value(s) {missing}")
+    for key, choices in CHOICES.items():
+        value = _get(cfg, key)
+        if value not in choices:
+            raise ValueError(f"{where}: {key} = {value!r} is not one of {list(choices)}")
+    target = cfg.objective.target
+    if target is not None and target not in core.PREDICTIONS:
+        raise ValueError(f"{where}: objective.target = {target!r} is not one of {list(core.PREDICTIONS)}")
+    try:
+        core.schedules.from_config(OmegaConf.to_container(cfg.diffusion.schedule))
+    except ValueError as error:
+        raise ValueError(f"{where}: diffusion.schedule: {error}") from None
+    try:
+        core.samplers.get(cfg.sampling.sampler)
+    except ValueError as error:
+        raise ValueError(f"{where}: sampling.sampler: {error}") from None
+    for key in ("optim.batch_size", "optim.steps", "sampling.steps", "log.every", "log.checkpoint_every"):
+        if _get(cfg, key) < 1:
+            raise ValueError(f"{where}: {key} must be >= 1, got {_get(cfg, key)}")
+    for key in ("optim.warmup_steps", "log.sample_every"):
+        if _get(cfg, key) < 0:
+            raise ValueError(f"{where}: {key} must be >= 0, got {_get(cfg, key)}")
+    if not 0.0 <= cfg.ema.decay < 1.0:
+        raise ValueError(f"{where}: ema.decay must lie in [0, 1), got {cfg.ema.decay}")
+    if not cfg.optim.lr > 0:
+        raise ValueError(f"{where}: optim.lr must be > 0, got {cfg.optim.lr}")
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(cfg, resolve=True)
