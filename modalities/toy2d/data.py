@@ -123,7 +123,8 @@ def moons(std: float = 0.08, points: int = 512) -> MixtureData:
 
 
 def spirals(std: float = 0.08, points: int = 512) -> MixtureData:
-    theta = math.sqrt(0.05) + (3 * math.pi - math.sqrt(0.05)) * torch.sqrt((torch.arange(points // 2, dtype=F64) + 0.5) / (points // 2))
+    u = (torch.arange(points // 2, dtype=F64) + 0.5) / (points // 2)
+    theta = math.sqrt(0.05) + (3 * math.pi - math.sqrt(0.05)) * torch.sqrt(u)  # about even spacing along the arm
     arm = torch.stack([theta * torch.cos(theta), theta * torch.sin(theta)], 1) / (1.5 * math.pi)
     return _curve("spirals", torch.cat([arm, -arm]), std)
 

@@ -137,7 +137,8 @@ def _check_resume(saved_yaml: str, recipe, path: Path) -> None:
     a, b = flat(saved), flat(now)
     changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and not k.startswith(RESUMABLE_CHANGES))
     if changed:
-        raise ValueError(f"cannot resume from {path}: the recipe differs in {changed} (only {list(RESUMABLE_CHANGES)} may change)")
+        raise ValueError(f"cannot resume from {path}: the recipe differs in {changed} "
+                         f"(only {list(RESUMABLE_CHANGES)} may change)")
 
 
 def train(recipe, out_dir, *, resume: bool = False, on_step=None) -> ZooModel:
