@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -53,7 +54,8 @@ def _train(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.overrides)
     out = Path(args.out) if args.out else Path("runs") / recipe.modality / recipe.name
     train(recipe, out, resume=args.resume)
-    print(f"trained {recipe.modality}/{recipe.name}: model folder {out / 'model'}")
+    if os.environ.get("RANK", "0") == "0":
+        print(f"trained {recipe.modality}/{recipe.name}: model folder {out / 'model'}")
     return 0
 
 

@@ -119,3 +119,25 @@ def test_two_gloo_processes_match_one_process_with_the_doubled_batch(tmp_path):
     for key in rank0:
         torch.testing.assert_close(rank0[key], one[f"network.{key}"], rtol=0, atol=1e-5)
     assert single is not None
+
+
+@pytest.mark.parametrize("recipe", sorted(str(p) for p in __import__("pathlib").Path("recipes").glob("*/*.yaml")))
+def test_every_recipe_has_a_smoke_preset_that_trains(recipe, tmp_path):
+    model = train(load_recipe(recipe, ["preset=smoke"]), tmp_path)
+    assert torch.isfinite(model.sample(16, steps=4)).all()
+
+
+@pytest.mark.parametrize("diffusion, objective", [
+    ("{schedule: {name: EDM}, prediction: edm}", "{time_sampling: lognormal, weighting: edm}"),
+    ("{schedule: {name: RectifiedFlow}, prediction: flow}", "{time_sampling: logit_normal}"),
+    ("{schedule: {name: VP}, prediction: v}", "{weighting: min_snr}"),
+])
+def test_other_schedules_and_parameterizations_train(tmp_path, diffusion, objective):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"name: alt\nmodality: toy2d\nnetwork: {{architecture: toy2d/mlp, params: {{hidden: 32, depth: 1}}}}\n"
+                      f"data: {{name: moons}}\ndiffusion: {diffusion}\nobjective: {objective}\n"
+                      f"optim: {{steps: 40, batch_size: 64}}\nlog: {{progress: false, every: 10}}\n")
+    model = train(load_recipe(recipe), tmp_path / "run")
+    with open(tmp_path / "run" / "log.csv") as handle:
+        losses = [float(row["loss"]) for row in csv.DictReader(handle)]
+    assert all(torch.isfinite(torch.tensor(losses))) and torch.isfinite(model.sample(16, steps=4)).all()
