@@ -113,6 +113,14 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sampling_arguments(p: argparse.ArgumentParser, *, n: int, steps: int | None) -> None:
+    p.add_argument("-n", type=int, default=n, help=f"number of samples (default {n})")
+    default = steps if steps is not None else "the model's"
+    p.add_argument("--steps", type=int, default=steps, help=f"sampler steps (default {default})")
+    p.add_argument("--sampler", help="sampler name (default: the model's)")
+    p.add_argument("--seed", type=int, default=0)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from zoo import __version__
 
@@ -130,11 +138,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("sample", help="sample a model to a file", description=_sample.__doc__)
     p.add_argument("model", help="a released name (toy2d/ring8) or a model folder")
-    p.add_argument("-n", type=int, default=1000, help="number of samples (default 1000)")
-    p.add_argument("--steps", type=int, help="sampler steps (default: the model's)")
-    p.add_argument("--sampler", help="sampler name (default: the model's)")
+    _sampling_arguments(p, n=1000, steps=None)
     p.add_argument("--timesteps", help="timestep placement (default: the model's)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--out", required=True, help="output file; its extension picks the format")
     p.set_defaults(run=_sample)
 
@@ -142,18 +147,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a toy2d model name or folder")
     p.add_argument("--out", required=True, help="GIF file")
     p.add_argument("--strip", help="still PNG strip (default: the GIF's name with .png)")
-    p.add_argument("-n", type=int, default=1500, help="points (default 1500)")
-    p.add_argument("--steps", type=int, default=24, help="reverse sampler steps (default 24)")
-    p.add_argument("--sampler", help="sampler (default: the model's)")
-    p.add_argument("--seed", type=int, default=0)
+    _sampling_arguments(p, n=1500, steps=24)
     p.set_defaults(run=_animate)
 
     p = commands.add_parser("eval", help="evaluate a model with its modality's suite", description=_eval.__doc__)
     p.add_argument("model", help="a released name or a model folder")
-    p.add_argument("-n", type=int, default=4000, help="samples (default 4000)")
-    p.add_argument("--steps", type=int, default=20, help="sampler steps (default 20)")
-    p.add_argument("--sampler", help="sampler (default: the model's)")
-    p.add_argument("--seed", type=int, default=0)
+    _sampling_arguments(p, n=4000, steps=20)
     p.set_defaults(run=_eval)
 
     p = commands.add_parser("samplers", help="list the core's samplers (--check: measure them on an exact mixture)",
