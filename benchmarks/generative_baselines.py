@@ -104,7 +104,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     model = zoo.load("toy2d/ring8")
-    recipe = zoo.files.read_yaml(zoo.hub.resolve("toy2d/ring8") / "training" / "recipe.yaml")
+    recipe = zoo.files.read_yaml(model.origin.path / "training" / "recipe.yaml")
     steps, batch = args.steps or recipe["optim"]["steps"], recipe["optim"]["batch_size"]
     hidden, depth = model.config["network"]["hidden"], model.config["network"]["depth"]
     data = dataset("ring8")

@@ -1,6 +1,23 @@
-import pytest
+import os
+import tempfile
 
-from zoo import core
+# Tests must never reach the real Hub nor read or write the user's Hugging Face cache. huggingface_hub reads
+# these when it is imported, so they are set before anything imports it (zoo included). The endpoint is a
+# closed local port: a call that forgets `endpoint=` fails fast instead of going to huggingface.co.
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="zoo-tests-hf-home-")
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+# These would override HF_HOME (caches, token) or the endpoint's reachability if the caller's shell sets them.
+for _name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_ASSETS_CACHE", "HF_XET_CACHE", "HF_TOKEN", "HF_TOKEN_PATH",
+              "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ.pop(_name, None)
+
+import pytest  # noqa: E402
+
+from tests.hub_server import HubServer  # noqa: E402
+from zoo import core  # noqa: E402
 
 
 @pytest.fixture
@@ -13,3 +30,10 @@ def ring():
 def smooth_ring():
     """A smoother ring (std 0.3): samplers reach their asymptotic order at modest step counts."""
     return core.mixture.GaussianMixture.ring(std=0.3)
+
+
+@pytest.fixture
+def hub():
+    """A fresh in-memory Hub on 127.0.0.1: pass `endpoint=hub.url`; `hub.requests` lists what it was asked."""
+    with HubServer() as server:
+        yield server

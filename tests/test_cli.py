@@ -1,9 +1,12 @@
 import json
+import shutil
 import subprocess
 import sys
 
 import pytest
+import torch
 
+import zoo
 from zoo import cli, core
 
 
@@ -55,9 +58,49 @@ def test_train_sample_animate_eval_from_the_command_line(tmp_path, capsys):
     assert cli.main(["animate", model, "--out", str(tmp_path / "a.gif"), "-n", "100", "--steps", "3"]) == 0
     assert (tmp_path / "a.gif").is_file() and (tmp_path / "a.png").is_file()
     capsys.readouterr()
-    assert cli.main(["eval", model, "-n", "200", "--steps", "4"]) == 0
+    assert cli.main(["eval", model, "-n", "200", "--steps", "4", "--save"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["protocol"] == "toy2d-eval/1" and report["modes"] == 8 and "log_likelihood" in report
+    assert json.loads((out / "model" / "metrics.json").read_text()) == report
+    card = (out / "model" / "README.md").read_text()
+    assert f"| `near_data` | {report['near_data']:.4g} |" in card
+    assert f"zoo eval local-dir:{model} -n 200 --steps 4 --seed 0" in card
+    run_record = json.loads((out / "model" / "training" / "run.json").read_text())
+    assert run_record["steps"] == 20 and run_record["processes"] == 1 and run_record["seconds"] > 0
+    assert (out / "model" / "training" / "log.csv").read_text() == (out / "log.csv").read_text()
+    assert "20 steps" in card and "CPU" in card
+
+
+def test_list_info_card_publish_and_sample_from_the_hub(tmp_path, hub, capsys):
+    assert cli.main(["list", "--pretrained"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == zoo.list_models(pretrained=True)
+    assert cli.main(["info", "toy2d/moons", "--local-files-only"]) == 0
+    about = json.loads(capsys.readouterr().out)
+    assert about["source"] == "embedded" and about["parameters"] > 0 and about["metrics"]["protocol"] == "toy2d-eval/1"
+    assert about["summary"].startswith("`toy2d/moons` is a toy2d diffusion model")
+    folder = tmp_path / "moons"
+    shutil.copytree(zoo.hub.MODEL_CARDS / "toy2d/moons", folder)
+    (folder / "README.md").unlink()
+    assert cli.main(["card", str(folder)]) == 0 and "<!-- zoo:metrics -->" in (folder / "README.md").read_text()
+    assert cli.main(["publish", str(folder), "--repo-id", "me/moons", "--dry-run", "--endpoint", hub.url]) == 0
+    assert "would publish to me/moons@main" in capsys.readouterr().out and hub.requests == []
+    assert cli.main(["publish", str(folder), "--repo-id", "me/moons", "--endpoint", hub.url]) == 0
+    assert "published" in capsys.readouterr().out
+    out = tmp_path / "s.npy"
+    assert cli.main(["sample", "hf-hub:me/moons", "--endpoint", hub.url, "--cache-dir", str(tmp_path / "c"),
+                     "-n", "10", "--steps", "3", "-o", str(out)]) == 0
+    import numpy as np
+    expected = zoo.load("toy2d/moons", local_files_only=True).sample(10, steps=3, generator=torch.Generator().manual_seed(0))
+    np.testing.assert_array_equal(np.load(out), expected.numpy())
+
+
+def test_demo_samples_every_released_model(tmp_path, capsys):
+    assert cli.main(["demo", "--out", str(tmp_path), "--local-files-only"]) == 0
+    page = (tmp_path / "index.html").read_text()
+    for name in zoo.list_models(pretrained=True):
+        assert f"<h2>{name}</h2>" in page and f'src="{name}.png"' in page
+        assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert zoo.info(name, local_files_only=True).summary.split("`")[1] in page
 
 
 @pytest.mark.parametrize("args, message", [
@@ -65,6 +108,10 @@ def test_train_sample_animate_eval_from_the_command_line(tmp_path, capsys):
     (["train", "recipes/toy2d/nope.yaml"], "does not exist"),
     (["sample", "toy2d/unicorn", "-o", "x.png"], "unknown model 'toy2d/unicorn'"),
     (["sample", "toy2d/ring8", "-o", "x.wav"], "writes"),
+    (["info", "hf-hub:nobody"], "hf-hub:<org>/<repo>"),
+    (["publish", "recipes", "--repo-id", "me/x", "--dry-run"], "no config.yaml"),
+    (["publish", "model_cards/toy2d/ring8", "--repo-id", "bad", "--dry-run"], "repo_id must be"),
+    (["card", "nowhere"], "nowhere"),
 ])
 def test_user_mistakes_are_one_line_errors(args, message):
     out = run(*args)

@@ -6,7 +6,8 @@
 """
 __version__ = "0.1.0"
 
-from .hub import load, save  # noqa: E402
+from .hub import ModelInfo, info, load, publish, save  # noqa: E402
 from .model import ZooModel  # noqa: E402
+from .registry import list_models, register  # noqa: E402
 
-__all__ = ["load", "save", "ZooModel", "__version__"]
+__all__ = ["list_models", "info", "load", "save", "publish", "register", "ZooModel", "ModelInfo", "__version__"]

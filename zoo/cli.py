@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -59,10 +60,71 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(name: str):
+def _hub_options(args: argparse.Namespace) -> dict:
+    return {k: getattr(args, k) for k in ("revision", "local_files_only", "cache_dir", "endpoint", "token")
+            if getattr(args, k, None) not in (None, False)}
+
+
+def _load(args: argparse.Namespace):
     from zoo import hub
 
-    return hub.load(name)
+    return hub.load(args.model, **_hub_options(args))
+
+
+def _list(args: argparse.Namespace) -> int:
+    """List model names (shell wildcards); --pretrained: only those with released weights."""
+    from zoo import registry
+
+    for name in registry.list_models(args.filter or "", modality=args.modality, pretrained=args.pretrained):
+        release = registry.releases().get(name)
+        print(f"{name:28s} " + (f"weights: {release.repo_id}@{release.revision}" if release else "architecture"))
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    """Show a model's card data: where it loads from, size, sampling defaults, measured metrics."""
+    from dataclasses import asdict
+
+    from zoo import hub
+
+    found = asdict(hub.info(args.model, **_hub_options(args)))
+    found["path"] = str(found["path"])
+    print(json.dumps(found, indent=2))
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    """Publish a model folder to a Hugging Face Hub repo in one commit (--dry-run: check and show only)."""
+    from zoo import hub
+
+    done = hub.publish(args.folder, args.repo_id, revision=args.revision, private=args.private or None,
+                       endpoint=args.endpoint, token=args.token, dry_run=args.dry_run)
+    if args.dry_run:
+        print(f"dry run: would publish to {done.repo_id}@{done.revision}:")
+        for file in done.files:
+            print(f"  {file}")
+        return 0
+    print(f"published {args.folder} to {done.repo_id}@{done.revision}: commit {done.commit} ({done.url})"
+          + (f"; deleted {done.deleted}" if done.deleted else ""))
+    return 0
+
+
+def _card(args: argparse.Namespace) -> int:
+    """Regenerate a model folder's README.md card (hand-written prose outside the zoo markers is kept)."""
+    from zoo import cards
+
+    path = cards.write_card(args.folder, load_name=args.name)
+    print(f"wrote {path}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """Sample every released model into --out with an index.html of their cards and outputs."""
+    from zoo import demo
+
+    index = demo.build(args.out, names=args.models or None, seed=args.seed, **_hub_options(args))
+    print(f"wrote {index}")
+    return 0
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -71,7 +133,7 @@ def _sample(args: argparse.Namespace) -> int:
 
     from zoo.registry import modality
 
-    model = _load(args.model)
+    model = _load(args)
     adapter = modality(model.config["modality"])
     if Path(args.out).suffix.lower() not in adapter.SAMPLE_FORMATS:
         raise ValueError(f"-o {args.out}: {model.config['modality']} writes {list(adapter.SAMPLE_FORMATS)}")
@@ -86,7 +148,7 @@ def _animate(args: argparse.Namespace) -> int:
     """Animate the forward and the learned reverse process of a 2-D model (GIF, and a PNG strip)."""
     from zoo.registry import modality
 
-    model = _load(args.model)
+    model = _load(args)
     if model.config["modality"] != "toy2d":
         raise ValueError(f"zoo animate draws 2-D point clouds; {args.model} is a {model.config['modality']} model")
     toy2d = modality("toy2d")
@@ -102,14 +164,22 @@ def _animate(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    """Run a model's evaluation suite and print the metrics with their protocol."""
+    """Run a model's evaluation suite and print the metrics with their protocol (--save: store them
+    as metrics.json in the model folder and refresh its card)."""
+    from zoo import cards
     from zoo.registry import modality
 
-    model = _load(args.model)
+    model = _load(args)
+    if args.save and model.origin.source not in ("local-dir", "embedded"):
+        raise ValueError(f"--save writes into a model folder; {args.model} came from the {model.origin.source}")
     adapter = modality(model.config["modality"])
     data = adapter.dataset(**model.config["data"])
-    metrics = adapter.evaluate(model, data, n=args.n, steps=args.steps, sampler=args.sampler, seed=args.seed)
-    print(json.dumps({"model": model.name, **metrics}, indent=2))
+    metrics = {"model": model.name, **adapter.evaluate(model, data, n=args.n, steps=args.steps, sampler=args.sampler,
+                                                       seed=args.seed)}
+    print(json.dumps(metrics, indent=2))
+    if args.save:
+        cards.write_json(model.origin.path / "metrics.json", metrics)
+        cards.write_card(model.origin.path)
     return 0
 
 
@@ -119,6 +189,14 @@ def _sampling_arguments(p: argparse.ArgumentParser, *, n: int, steps: int | None
     p.add_argument("--steps", type=int, default=steps, help=f"sampler steps (default {default})")
     p.add_argument("--sampler", help="sampler name (default: the model's)")
     p.add_argument("--seed", type=int, default=0)
+
+
+def _loading_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--revision", help="Hub revision (branch, tag or commit) to load")
+    p.add_argument("--local-files-only", action="store_true", help="never contact the Hub (cache or embedded copy)")
+    p.add_argument("--cache-dir", help="Hugging Face cache folder (default: HF_HOME's)")
+    p.add_argument("--endpoint", help="Hub endpoint (default: HF_ENDPOINT or huggingface.co)")
+    p.add_argument("--token", help="Hub token (default: the one huggingface_hub finds)")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -136,8 +214,20 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder (default runs/<modality>/<name>)")
     p.set_defaults(run=_train)
 
+    p = commands.add_parser("list", help="list models (wildcards)", description=_list.__doc__)
+    p.add_argument("filter", nargs="?", help="shell wildcard, e.g. 'toy2d/*'")
+    p.add_argument("--modality", help="only this modality")
+    p.add_argument("--pretrained", action="store_true", help="only models with released weights")
+    p.set_defaults(run=_list)
+
+    p = commands.add_parser("info", help="a model's card data", description=_info.__doc__)
+    p.add_argument("model", help="a released name, hf-hub:org/repo[@rev], local-dir:PATH or a folder")
+    _loading_arguments(p)
+    p.set_defaults(run=_info)
+
     p = commands.add_parser("sample", help="sample a model to a file", description=_sample.__doc__)
-    p.add_argument("model", help="a released name (toy2d/ring8) or a model folder")
+    p.add_argument("model", help="a released name (toy2d/ring8), hf-hub:org/repo[@rev] or a model folder")
+    _loading_arguments(p)
     _sampling_arguments(p, n=1000, steps=None)
     p.add_argument("--timesteps", help="timestep placement (default: the model's)")
     p.add_argument("-o", "--out", required=True, help="output file; its extension picks the format")
@@ -145,6 +235,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("animate", help="animate a 2-D model's forward and reverse process", description=_animate.__doc__)
     p.add_argument("model", help="a toy2d model name or folder")
+    _loading_arguments(p)
     p.add_argument("--out", required=True, help="GIF file")
     p.add_argument("--strip", help="still PNG strip (default: the GIF's name with .png)")
     _sampling_arguments(p, n=1500, steps=24)
@@ -152,8 +243,33 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("eval", help="evaluate a model with its modality's suite", description=_eval.__doc__)
     p.add_argument("model", help="a released name or a model folder")
+    _loading_arguments(p)
     _sampling_arguments(p, n=4000, steps=20)
+    p.add_argument("--save", action="store_true", help="write metrics.json into the model folder and refresh its card")
     p.set_defaults(run=_eval)
+
+    p = commands.add_parser("publish", help="publish a model folder to the Hugging Face Hub", description=_publish.__doc__)
+    p.add_argument("folder", help="a model folder (zoo train writes one to RUN/model)")
+    p.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub")
+    p.add_argument("--revision", help="branch to commit to (default main; created if missing)")
+    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.add_argument("--endpoint", help="Hub endpoint (default: HF_ENDPOINT or huggingface.co)")
+    p.add_argument("--token", help="Hub token (default: the one huggingface_hub finds)")
+    p.add_argument("--dry-run", action="store_true", help="check the folder and show what would be uploaded; no network")
+    p.set_defaults(run=_publish)
+
+    p = commands.add_parser("card", help="regenerate a model folder's card", description=_card.__doc__)
+    p.add_argument("folder", help="a model folder")
+    p.add_argument("--name", help="the name the card's examples load (default: the released name or local-dir:FOLDER)")
+    p.set_defaults(run=_card)
+
+    p = commands.add_parser("demo", help="sample every released model into a folder with an index.html",
+                            description=_demo.__doc__)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("models", nargs="*", help="model names (default: every released model)")
+    p.add_argument("--seed", type=int, default=0)
+    _loading_arguments(p)
+    p.set_defaults(run=_demo)
 
     p = commands.add_parser("samplers", help="list the core's samplers (--check: measure them on an exact mixture)",
                             description=_samplers.__doc__)
@@ -177,14 +293,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    _log_to_stderr()
     try:
         return args.run(args)
     except ValueError as error:  # bad input: a clear message, not a stack trace
         print(f"zoo {args.command}: {error}", file=sys.stderr)
         return 2
+    except ConnectionError as error:  # the Hub could not be used (network, authorisation, server)
+        print(f"zoo {args.command}: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # zoo info ... | head
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"zoo {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _log_to_stderr() -> None:
+    """Show the library's info lines (e.g. where a model was loaded from) on stderr."""
+    logger = logging.getLogger("zoo")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("zoo: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,29 @@ class ZooModel(nn.Module):
     def sample_shape(self) -> tuple:
         return tuple(self.config["sample_shape"])
 
+    @property
+    def card(self) -> str:
+        """The model card (README.md) of the folder this model was loaded from ("" if none)."""
+        origin = getattr(self, "origin", None)
+        path = origin.path / "README.md" if origin is not None else None
+        return path.read_text() if path is not None and path.is_file() else ""
+
+    def save(self, directory, **options):
+        """``zoo.save(self, directory, **options)``: a Hub-ready model folder."""
+        from .hub import save
+
+        return save(self, directory, **options)
+
+    def loss(self, batch: dict, **objective) -> torch.Tensor:
+        """Per-example training loss (B,) of ``batch = {"x": (B, *sample_shape), **cond}``;
+        ``objective``: options of ``zoo.core.objectives.loss`` (weighting, target, t, noise, ...)."""
+        if "x" not in batch:
+            raise ValueError(f"batch needs the key 'x' (the clean samples); it has {sorted(batch)}")
+        x, cond = batch["x"], {k: v for k, v in batch.items() if k != "x"}
+        if tuple(x.shape[1:]) != self.sample_shape:
+            raise ValueError(f"batch['x'] has shape {tuple(x.shape)}; {self.name} takes (B, *{self.sample_shape})")
+        return core.objectives.loss(self.denoiser(), x, cond=cond, **objective)
+
     def denoiser(self, prior=None) -> core.Denoiser:
         """The core denoiser over this model's network."""
         return core.Denoiser(self.network, self.schedule, self.config["prediction"],

@@ -1,23 +1,45 @@
-"""Names -> modalities and architectures.
+"""Names -> modalities, architectures and released weights.
 
 Modalities are found through the ``zoo.modalities`` entry-point group (the package's own
 ``toy2d`` is declared in pyproject.toml the same way a third party would declare theirs), so
 ``zoo`` never imports a modality by name.  Importing a modality registers its architectures
-with :func:`register_architecture`.
+with ``@register("<modality>/<architecture>")`` and its released models with
+``release("<modality>/<name>[.<tag>]", architecture=..., repo_id=..., revision=...)``.
 """
 from __future__ import annotations
 
+import fnmatch
 import inspect
+import logging
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Callable
 
 from torch import nn
 
-__all__ = ["modality", "modalities", "register_architecture", "architectures", "build_network"]
+__all__ = ["modality", "modalities", "register", "architectures", "build_network",
+           "Release", "release", "releases", "list_models"]
 
 _ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {}
+_RELEASES: dict[str, "Release"] = {}
 _LOADED: dict[str, ModuleType] = {}
+log = logging.getLogger("zoo")
+
+
+@dataclass(frozen=True)
+class Release:
+    """A released model: its name, the architecture it builds, and the Hub repo and revision that
+    hold its weights (a copy also ships with the package under ``model_cards/<name>/``)."""
+
+    name: str
+    architecture: str
+    repo_id: str
+    revision: str = "main"
+
+    @property
+    def modality(self) -> str:
+        return self.name.split("/")[0]
 
 
 def modalities() -> list[str]:
@@ -35,10 +57,24 @@ def modality(name: str) -> ModuleType:
     return _LOADED[name]
 
 
-def register_architecture(name: str):
-    """Decorator: ``@register_architecture("toy2d/mlp")`` on a function ``(**params) -> nn.Module``."""
-    if name.count("/") != 1:
-        raise ValueError(f"architecture names are '<modality>/<architecture>', got {name!r}")
+def _check_name(name: str, what: str) -> None:
+    if not isinstance(name, str) or name.count("/") != 1 or not all(name.split("/")):
+        raise ValueError(f"{what} names are '<modality>/<name>', got {name!r}")
+
+
+def load_all() -> None:
+    """Import every installed modality, so that all architectures and releases are registered.
+    A modality that fails to import is skipped with a warning naming it."""
+    for name in modalities():
+        try:
+            modality(name)
+        except Exception as error:  # a broken third-party plug-in must not break the zoo
+            log.warning("modality %r could not be loaded and is skipped: %s", name, error)
+
+
+def register(name: str):
+    """Decorator: ``@zoo.register("toy2d/mlp")`` on a function ``(**params) -> nn.Module``."""
+    _check_name(name, "architecture")
 
     def add(builder):
         if name in _ARCHITECTURES and _ARCHITECTURES[name] is not builder:
@@ -46,6 +82,37 @@ def register_architecture(name: str):
         _ARCHITECTURES[name] = builder
         return builder
     return add
+
+
+
+def release(name: str, *, architecture: str, repo_id: str, revision: str = "main") -> Release:
+    """Register a released model (called by its modality when it is imported)."""
+    _check_name(name.split(".")[0], "model")
+    entry = Release(name, architecture, repo_id, revision)
+    if _RELEASES.get(name, entry) != entry:
+        raise ValueError(f"model {name!r} is already released as {_RELEASES[name]}")
+    _RELEASES[name] = entry
+    return entry
+
+
+def releases() -> dict[str, Release]:
+    """Every released model of the installed modalities, by name."""
+    load_all()
+    return dict(sorted(_RELEASES.items()))
+
+
+def list_models(filter: str | list[str] = "", *, modality: str | None = None, pretrained: bool = False) -> list[str]:
+    """Model names matching ``filter`` (shell wildcards, e.g. ``"toy2d/*"``; a list means any of them).
+
+    pretrained=False lists the registered architectures and the released models; pretrained=True
+    only the names with released weights, i.e. what ``zoo.load`` accepts by name."""
+    load_all()
+    names = set(_RELEASES) if pretrained else set(_RELEASES) | set(_ARCHITECTURES)
+    if modality is not None:
+        names = {n for n in names if n.split("/")[0] == modality}
+    patterns = [filter] if isinstance(filter, str) else list(filter)
+    patterns = [p for p in patterns if p] or ["*"]
+    return sorted(n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns))
 
 
 def architectures(modality_name: str | None = None) -> list[str]:

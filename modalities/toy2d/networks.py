@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from zoo.nn import NoiseLabelEmbedding
-from zoo.registry import register_architecture
+from zoo.registry import register
 
 
 class ResidualBlock(nn.Module):
@@ -63,7 +63,7 @@ class MLPDenoiser(nn.Module):
         return self.out(h).to(x.dtype)
 
 
-@register_architecture("toy2d/mlp")
+@register("toy2d/mlp")
 def mlp(dim: int = 2, hidden: int = 256, depth: int = 4, num_classes: int = 0, fourier: int = 0,
         fourier_scale: float = 1.0) -> MLPDenoiser:
     """Residual MLP denoiser for 2-D points (about 0.9M parameters at the defaults)."""

@@ -16,13 +16,14 @@ from safetensors.torch import save_file
 
 from ..files import atomic_write
 
-__all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_recipe", "FORMAT"]
+__all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_recipe", "checkpoint_seconds", "FORMAT"]
 
 FORMAT = "zoo-checkpoint/1"
 
 
 def save_checkpoint(path, *, step: int, network: torch.nn.Module, ema: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer, recipe_yaml: str) -> Path:
+                    optimizer: torch.optim.Optimizer, recipe_yaml: str, seconds: float = 0.0) -> Path:
+    """seconds: training wall time so far (summed over resumed segments), for the model card."""
     tensors = {f"network.{k}": v for k, v in network.state_dict().items()}
     tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
     state = optimizer.state_dict()
@@ -31,7 +32,7 @@ def save_checkpoint(path, *, step: int, network: torch.nn.Module, ema: torch.nn.
             tensors[f"optim.{index}.{name}"] = torch.as_tensor(value)
     tensors["rng.cpu"] = torch.get_rng_state()
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    metadata = {"format": FORMAT, "step": str(step), "recipe": recipe_yaml,
+    metadata = {"format": FORMAT, "step": str(step), "recipe": recipe_yaml, "seconds": f"{seconds:.3f}",
                 "param_groups": json.dumps(state["param_groups"])}
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
@@ -47,6 +48,11 @@ def _metadata(path: Path) -> dict:
 def checkpoint_recipe(path) -> str:
     """The resolved recipe (YAML) a checkpoint was written with."""
     return _metadata(Path(path))["recipe"]
+
+
+def checkpoint_seconds(path) -> float:
+    """Training wall time recorded in a checkpoint (0 for checkpoints that predate the record)."""
+    return float(_metadata(Path(path)).get("seconds", 0.0))
 
 
 def load_checkpoint(path, *, network: torch.nn.Module, ema: torch.nn.Module,

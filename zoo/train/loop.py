@@ -11,6 +11,8 @@ import copy
 import csv
 import math
 import os
+import platform
+import shutil
 import time
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from .. import core, hub
 from ..files import atomic_write, write_yaml
 from ..model import ZooModel
 from ..registry import modality as load_modality
-from .checkpoint import checkpoint_recipe, load_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_recipe, checkpoint_seconds, load_checkpoint, save_checkpoint
 from .config import to_yaml
 
 __all__ = ["train", "lr_at", "model_config"]
@@ -169,12 +171,13 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
                                   weight_decay=recipe.optim.weight_decay)
     recipe_yaml = to_yaml(recipe)
     checkpoint = out / CHECKPOINT
-    start = 0
+    start, seconds_before = 0, 0.0
     if resume:
         if not checkpoint.is_file():
             raise ValueError(f"--resume: no checkpoint at {checkpoint}")
         _check_resume(checkpoint_recipe(checkpoint), recipe, checkpoint)
         start, _ = load_checkpoint(checkpoint, network=net, ema=ema.network, optimizer=optimizer)
+        seconds_before = checkpoint_seconds(checkpoint)
         if ctx.main:
             _truncate_csv(out / "log.csv", start)
     elif checkpoint.exists():
@@ -194,6 +197,7 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
     bar = tqdm(total=recipe.optim.steps, initial=start, disable=not (ctx.main and recipe.log.progress),
                desc=recipe.name, dynamic_ncols=True)
     clock, window_start = time.perf_counter(), start
+    segment_start, last_loss = clock, float("nan")
     net.train()
     for step in range(start, recipe.optim.steps):
         lr = lr_at(step, recipe.optim)
@@ -214,7 +218,7 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
         _ema_update(ema.network, net, decay)
         done = step + 1
         if done % recipe.log.every == 0 or done == recipe.optim.steps:
-            mean_loss = ctx.mean(loss.detach())
+            mean_loss = last_loss = ctx.mean(loss.detach())
             rate = (done - window_start) / max(time.perf_counter() - clock, 1e-9)
             clock, window_start = time.perf_counter(), done
             if ctx.main:
@@ -225,7 +229,7 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
         if done % recipe.log.checkpoint_every == 0 or done == recipe.optim.steps:
             if ctx.main:
                 save_checkpoint(checkpoint, step=done, network=net, ema=ema.network, optimizer=optimizer,
-                                recipe_yaml=recipe_yaml)
+                                recipe_yaml=recipe_yaml, seconds=seconds_before + time.perf_counter() - segment_start)
             ctx.barrier()
         if ctx.main and recipe.log.sample_every and done % recipe.log.sample_every == 0:
             _dump_samples(ema, adapter, recipe, out / "samples" / f"step_{done:07d}")
@@ -233,12 +237,23 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
             on_step(done, {"loss": loss.detach(), "network": net, "ema": ema, "rank": ctx.rank})
     bar.close()
     if ctx.main:
+        run = {"hardware": _hardware(ctx.device), "processes": ctx.world, "precision": recipe.precision,
+               "steps": recipe.optim.steps, "seconds": round(seconds_before + time.perf_counter() - segment_start, 1),
+               "final_loss": last_loss, "torch": torch.__version__}
         folder = out / "model"
-        hub.save(ema, folder)
-        write_yaml(folder / "training" / "recipe.yaml", OmegaConf.to_container(recipe))
-        _dump_samples(ema, adapter, recipe, folder / "samples" / "samples")
+        if log_path.exists():
+            (folder / "training").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(log_path, folder / "training" / "log.csv")
+        hub.save(ema, folder, samples=recipe.sampling.n, recipe=OmegaConf.to_container(recipe), training=run,
+                 seed=recipe.seed)
     ctx.barrier()
     return ema
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} GPU"
+    return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def _dump_samples(model: ZooModel, adapter, recipe, stem: Path) -> None:

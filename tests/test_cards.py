@@ -1,0 +1,86 @@
+import json
+import shutil
+
+import pytest
+
+from zoo import cards, hub
+from zoo.files import read_yaml
+
+RELEASED = ["toy2d/checkerboard", "toy2d/moons", "toy2d/ring8", "toy2d/swissroll"]
+SECTIONS = ["summary", "intended_use", "usage", "samples", "data", "training", "sampling", "metrics", "limitations"]
+
+
+@pytest.mark.parametrize("name", RELEASED)
+def test_released_cards_are_complete_and_up_to_date(name):
+    folder = hub.MODEL_CARDS / name
+    card = (folder / "README.md").read_text()
+    assert cards.render(folder, existing=card) == card, "regenerate with: zoo card " + str(folder)
+    for section in SECTIONS:
+        assert f"<!-- zoo:{section} -->" in card, section
+    meta = cards.front_matter(card)
+    assert meta["library_name"] == "zoo" and meta["license"] == "apache-2.0" and "toy2d" in meta["tags"]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    results = {m["type"]: m for m in meta["model-index"][0]["results"][0]["metrics"]}
+    assert results["near_data"]["value"] == metrics["near_data"]
+    assert results["near_data"]["config"] == metrics["protocol"] == "toy2d-eval/1"
+    assert f'zoo.load("{name}")' in card and f"zoo eval {name} -n 4000 --steps 20 --seed 0" in card
+    run = json.loads((folder / "training" / "run.json").read_text())
+    assert f"{run['seconds'] / 60:.1f} minutes for 20000 steps" in card
+    recipe = read_yaml(folder / "training" / "recipe.yaml")
+    assert f"zoo train recipes/toy2d/{recipe['name']}.yaml" in card
+    for entry in json.loads((folder / "samples" / "manifest.json").read_text())["files"]:
+        assert (folder / "samples" / entry["file"]).is_file() and f"](samples/{entry['file']})" in card
+
+
+def test_regenerating_keeps_hand_written_prose(tmp_path):
+    folder = tmp_path / "ring8"
+    shutil.copytree(hub.MODEL_CARDS / "toy2d/ring8", folder)
+    card = (folder / "README.md").read_text()
+    edited = card.replace("## Intended use", "## Our story\n\nKept by hand.\n\n## Intended use")
+    edited = edited.replace("library_name: zoo", "library_name: zoo\nbase_model: someone/else")
+    edited = edited.replace("- synthetic-data", "- synthetic-data\n- my-tag")
+    (folder / "README.md").write_text(edited)
+    (folder / "metrics.json").write_text(json.dumps({**json.loads((folder / "metrics.json").read_text()),
+                                                     "near_data": 0.123}))
+    cards.write_card(folder)
+    again = (folder / "README.md").read_text()
+    assert "## Our story\n\nKept by hand." in again and "| `near_data` | 0.123 |" in again
+    meta = cards.front_matter(again)
+    assert meta["base_model"] == "someone/else" and "my-tag" in meta["tags"] and "diffusion-zoo" in meta["tags"]
+    assert f'zoo.load("local-dir:{folder}")' in again  # a copy is not the released model
+
+
+def test_a_card_without_markers_keeps_its_text_and_gains_the_sections(tmp_path):
+    folder = tmp_path / "m"
+    shutil.copytree(hub.MODEL_CARDS / "toy2d/moons", folder)
+    (folder / "README.md").write_text("---\nlicense: mit\n---\n# My moons\n\nA model I wrote about myself.\n")
+    cards.write_card(folder)
+    card = (folder / "README.md").read_text()
+    assert card.index("A model I wrote about myself.") < card.index("<!-- zoo:summary -->")
+    assert card.count("# My moons") == 1 and "# toy2d/moons" not in card
+    meta = cards.front_matter(card)
+    assert meta["license"] == "mit" and meta["library_name"] == "zoo"  # the owner's licence stays
+
+
+def test_summary_and_front_matter_of_odd_cards():
+    assert cards.front_matter("no front matter") == {}
+    assert cards.front_matter("---\n: : bad yaml [\n---\ntext") == {}
+    assert cards.summary("---\na: 1\n---\n# Title\n\nFirst words.\n\nMore.") == "First words."
+    assert cards.summary("") == ""
+
+
+def test_manifest_entries_replace_older_ones(tmp_path):
+    cards.add_sample(tmp_path, "a.png", "first", steps=4)
+    cards.add_sample(tmp_path, "b.npy", "other")
+    cards.add_sample(tmp_path, "a.png", "second", steps=8, seed=None)
+    files = json.loads((tmp_path / "samples" / "manifest.json").read_text())["files"]
+    assert files == [{"file": "a.png", "what": "second", "steps": 8}, {"file": "b.npy", "what": "other"}]
+
+
+def test_parameters_are_counted_from_the_header(tmp_path):
+    model = hub.load("toy2d/ring8", local_files_only=True)
+    assert cards.count_parameters(hub.MODEL_CARDS / "toy2d/ring8/model.safetensors") == sum(
+        p.numel() for p in model.network.parameters())
+    (tmp_path / "x.safetensors").write_bytes(b"nope")
+    with pytest.raises(ValueError, match="x.safetensors: not a readable safetensors file"):
+        cards.count_parameters(tmp_path / "x.safetensors")

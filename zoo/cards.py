@@ -1,0 +1,256 @@
+"""Model cards: README.md of a model folder, generated from ``model_cards/TEMPLATE.md``.
+
+The generated parts of the body sit between ``<!-- zoo:NAME -->`` and ``<!-- /zoo:NAME -->``;
+regenerating a card replaces only those parts and the generated front-matter keys (tags are
+merged; an existing ``license`` is kept), so prose written by hand outside them survives
+``zoo card`` and ``zoo publish``.  A card without any
+marker (written entirely by hand) keeps its text and gets the generated sections after it.
+
+What a card says comes from the folder itself: config.yaml, the weights' size, metrics.json,
+samples/manifest.json, training/recipe.yaml and training/run.json, plus the facts the modality
+adapter gives through ``card_facts(config)`` (data, licence, intended use, limitations).
+"""
+from __future__ import annotations
+
+import json
+import re
+import string
+from pathlib import Path
+
+import torch
+import yaml
+from safetensors import SafetensorError, safe_open
+
+from .files import atomic_write, read_yaml
+
+__all__ = ["render", "write_card", "front_matter", "summary", "add_sample", "write_json", "count_parameters",
+           "TEMPLATE"]
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "model_cards" / "TEMPLATE.md"
+SECTION = re.compile(r"<!-- zoo:(\w+) -->\n.*?<!-- /zoo:\1 -->", re.S)
+FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n?", re.S)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
+
+GENERIC_FACTS = {
+    "data": "See training/recipe.yaml.", "data_license": "unknown", "license": "apache-2.0", "datasets": [],
+    "tags": [], "pipeline_tag": None, "intended_use": "Research on diffusion models.", "limitations": [],
+    "metrics": {}, "indexed_metrics": (), "example": "x = model.sample(4)", "task": "unconditional-generation",
+}
+
+
+def write_json(path, data) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2) + "\n"))
+
+
+def _read_json(path: Path):
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def count_parameters(file: Path) -> int:
+    """Number of weights in a safetensors file, read from its header only."""
+    try:
+        with safe_open(str(file), framework="pt") as handle:
+            return sum(torch.Size(handle.get_slice(k).get_shape()).numel() for k in handle.keys())
+    except (SafetensorError, OSError) as error:
+        raise ValueError(f"{file}: not a readable safetensors file ({error})") from None
+
+
+def add_sample(folder, filename: str, what: str, **settings) -> Path:
+    """Record ``samples/<filename>`` in ``samples/manifest.json`` (replacing an older entry)."""
+    path = Path(folder) / "samples" / "manifest.json"
+    entries = [e for e in (_read_json(path) or {"files": []})["files"] if e["file"] != filename]
+    entries.append({"file": filename, "what": what, **{k: v for k, v in settings.items() if v is not None}})
+    return write_json(path, {"files": sorted(entries, key=lambda e: e["file"])})
+
+
+def front_matter(card: str) -> dict:
+    """The YAML front matter of a card ({} when there is none or it is not a mapping)."""
+    match = FRONT_MATTER.match(card)
+    try:
+        data = yaml.safe_load(match.group(1)) if match else {}
+    except yaml.YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def summary(card: str) -> str:
+    """The card's summary section (or its first paragraph after the title)."""
+    match = re.search(r"<!-- zoo:summary -->\n(.*?)\n?<!-- /zoo:summary -->", card, re.S)
+    if match:
+        return match.group(1).strip()
+    body = FRONT_MATTER.sub("", card)
+    paragraphs = [p.strip() for p in body.split("\n\n") if p.strip() and not p.lstrip().startswith("#")]
+    return paragraphs[0] if paragraphs else ""
+
+
+def _inline(mapping: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in mapping.items()) if mapping else "defaults"
+
+
+def _facts(config: dict) -> dict:
+    from .registry import modality
+
+    adapter = modality(config["modality"])
+    facts = dict(GENERIC_FACTS)
+    if hasattr(adapter, "card_facts"):
+        facts.update(adapter.card_facts(config))
+    return facts
+
+
+def _default_load_name(folder: Path, config: dict) -> str:
+    from .hub import MODEL_CARDS
+
+    name = config.get("name", "")
+    if name and folder.resolve() == (MODEL_CARDS / name).resolve():
+        return name
+    return f"local-dir:{folder}"
+
+
+def _samples_section(folder: Path) -> str:
+    manifest = _read_json(folder / "samples" / "manifest.json") or {"files": []}
+    lines = []
+    for entry in manifest["files"]:
+        file, what = f"samples/{entry['file']}", entry.get("what", "")
+        settings = _inline({k: v for k, v in entry.items() if k not in ("file", "what")})
+        suffix = Path(file).suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            lines.append(f"![{what}]({file})\n\n*{what}* ({settings})")
+        elif suffix in AUDIO_SUFFIXES:
+            lines.append(f"<audio controls src=\"{file}\"></audio>\n\n*{what}* ({settings})")
+        else:
+            lines.append(f"- [{file}]({file}): {what} ({settings})")
+    return "\n\n".join(lines) or "No samples are stored with this model."
+
+
+def _training_section(folder: Path, config: dict, parameters: int) -> str:
+    recipe = read_yaml(folder / "training" / "recipe.yaml") if (folder / "training" / "recipe.yaml").is_file() else None
+    run = _read_json(folder / "training" / "run.json")
+    lines = [f"- Architecture `{config['architecture']}` ({_inline(config.get('network', {}))}): "
+             f"{parameters:,} parameters."]
+    schedule = dict(config["schedule"])
+    lines.append(f"- Diffusion: {schedule.pop('name')} schedule ({_inline(schedule)}), {config['prediction']} prediction.")
+    if recipe is not None:
+        optim, objective = recipe.get("optim", {}), recipe.get("objective", {})
+        lines.append(f"- Recipe: [training/recipe.yaml](training/recipe.yaml); "
+                     f"`zoo train recipes/{recipe['modality']}/{recipe['name']}.yaml` reproduces it.")
+        lines.append(f"- Optimisation: AdamW, lr {optim.get('lr')} ({optim.get('lr_schedule')} after "
+                     f"{optim.get('warmup_steps')} warm-up steps), batch {optim.get('batch_size')}, "
+                     f"{optim.get('steps')} steps, gradient clip {optim.get('grad_clip')}, EMA decay "
+                     f"{recipe.get('ema', {}).get('decay')}, {recipe.get('precision', 'fp32')}; loss weighting "
+                     f"{objective.get('weighting', 'uniform')}, time sampling {objective.get('time_sampling', 'uniform')}.")
+        if recipe.get("notes"):
+            lines.append(f"- Notes: {recipe['notes']}")
+    if run is not None:
+        minutes = run["seconds"] / 60
+        lines.append(f"- Hardware and time: {run['hardware']}, {run['processes']} process(es); {minutes:.1f} minutes for "
+                     f"{run['steps']} steps ({run['steps'] / max(run['seconds'], 1e-9):.1f} steps/s); "
+                     f"final loss {run['final_loss']:.4f}; torch {run['torch']}.")
+    else:
+        lines.append("- Hardware and time: not recorded.")
+    return "\n".join(lines)
+
+
+def _metrics_section(metrics: dict | None, facts: dict, load_name: str) -> str:
+    if not metrics:
+        return f"No metrics measured yet: `zoo eval {load_name} --save` measures and stores them."
+    described = facts.get("metrics", {})
+    keys = [k for k in described if k in metrics] + sorted(
+        k for k, v in metrics.items() if k not in described and isinstance(v, (int, float)) and k not in
+        ("n", "steps", "nfe", "seed"))
+    rows = [f"| `{k}` | {metrics[k]:.4g} | {described.get(k, ('', True))[0]} |" for k in keys]
+    command = f"zoo eval {load_name} -n {metrics['n']} --steps {metrics['steps']} --seed {metrics['seed']}"
+    if metrics.get("sampler"):
+        command += f" --sampler {metrics['sampler']}"
+    return "\n".join([
+        f"Protocol `{metrics['protocol']}`: {metrics['n']} samples, sampler `{metrics.get('sampler')}`, "
+        f"{metrics['steps']} steps ({metrics.get('nfe', '?')} network evaluations), seed {metrics['seed']}.", "",
+        "| metric | value | what it measures |", "|---|---|---|", *rows, "",
+        f"Reproduce: `{command}`"])
+
+
+def _sampling_section(config: dict, metrics: dict | None) -> str:
+    sampling = config.get("sampling", {})
+    sampler, steps = sampling.get("sampler", "unipc"), sampling.get("steps", 20)
+    nfe = metrics["nfe"] if metrics and metrics.get("sampler") == sampler and metrics.get("steps") == steps else None
+    placement = sampling.get("timesteps") or "the sampler's default placement"
+    return (f"Sampler `{sampler}`, {steps} steps" + (f" ({nfe} network evaluations)" if nfe else "") +
+            f", timesteps: {placement}.  Any sampler of `zoo samplers` works: "
+            f"`model.sample(n, sampler=\"dpmpp_2m\", steps=10)`.")
+
+
+def _front_matter(config: dict, facts: dict, metrics: dict | None) -> dict:
+    from huggingface_hub import EvalResult, ModelCardData
+
+    results = []
+    data_name = config.get("data", {}).get("name", config["modality"])
+    for key in facts["indexed_metrics"]:
+        if metrics and isinstance(metrics.get(key), (int, float)):
+            results.append(EvalResult(task_type=facts["task"], dataset_type=f"{config['modality']}/{data_name}",
+                                      dataset_name=data_name, metric_type=key, metric_value=metrics[key],
+                                      metric_name=key, metric_config=metrics["protocol"]))
+    data = ModelCardData(library_name="zoo", license=facts["license"],
+                         tags=["diffusion", "diffusion-zoo", config["modality"], *facts["tags"]],
+                         datasets=list(facts["datasets"]), pipeline_tag=facts["pipeline_tag"],
+                         model_name=config.get("name", config["architecture"]), eval_results=results or None)
+    return data.to_dict()
+
+
+def _merge(fresh: str, existing: str | None) -> str:
+    """The fresh card with the existing card's hand-written parts kept (see the module docstring)."""
+    if not existing or not existing.strip():
+        return fresh
+    new_meta, old_meta = front_matter(fresh), front_matter(existing)
+    meta = {**old_meta, **new_meta}
+    if "license" in old_meta:  # the owner's choice for these weights; the generated value is only a default
+        meta["license"] = old_meta["license"]
+    meta["tags"] = list(dict.fromkeys([*old_meta.get("tags", []), *new_meta.get("tags", [])]))
+    new_body, old_body = FRONT_MATTER.sub("", fresh), FRONT_MATTER.sub("", existing)
+    generated = {m.group(1): m.group(0) for m in SECTION.finditer(new_body)}
+    if SECTION.search(old_body):
+        body = SECTION.sub(lambda m: generated.get(m.group(1), m.group(0)), old_body)
+    else:
+        body = old_body.rstrip() + "\n\n" + new_body.lstrip().split("\n", 1)[1].lstrip()  # drop the fresh title
+    return f"---\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}---\n\n{body.lstrip()}"
+
+
+def render(folder, *, load_name: str | None = None, existing: str | None = None) -> str:
+    """The card text of a model folder; ``existing``: a card whose hand-written prose is kept."""
+    from .hub import read_config
+
+    folder = Path(folder)
+    config = read_config(folder)
+    facts = _facts(config)
+    load_name = load_name or _default_load_name(folder, config)
+    metrics = _read_json(folder / "metrics.json")
+    parameters = count_parameters(folder / "model.safetensors")
+    sampling = config.get("sampling", {})
+    title = config.get("name", config["architecture"])
+    data_name = config.get("data", {}).get("name", "its data")
+    body = string.Template(TEMPLATE.read_text()).substitute(
+        title=title, load_name=load_name, example=facts["example"],
+        preview=_preview_suffix(config["modality"]),
+        summary=(f"`{title}` is a {config['modality']} diffusion model from diffusion-zoo: architecture "
+                 f"`{config['architecture']}` with {parameters:,} parameters, trained on `{data_name}` "
+                 f"with {config['prediction']} prediction on a {config['schedule']['name']} noise schedule.  "
+                 f"By default it samples with `{sampling.get('sampler', 'unipc')}` in {sampling.get('steps', 20)} steps."),
+        intended_use=facts["intended_use"], samples=_samples_section(folder), data=facts["data"],
+        data_license=facts["data_license"], training=_training_section(folder, config, parameters),
+        sampling=_sampling_section(config, metrics), metrics=_metrics_section(metrics, facts, load_name),
+        limitations="\n".join(f"- {line}" for line in facts["limitations"]) or "- None recorded.")
+    meta = yaml.safe_dump(_front_matter(config, facts, metrics), sort_keys=False, allow_unicode=True)
+    return _merge(f"---\n{meta}---\n\n{body}", existing)
+
+
+def _preview_suffix(modality_name: str) -> str:
+    from .registry import modality
+
+    return modality(modality_name).SAMPLE_FORMATS[0]
+
+
+def write_card(folder, *, load_name: str | None = None) -> Path:
+    """(Re)write ``folder/README.md``, keeping the hand-written prose of the one there."""
+    path = Path(folder) / "README.md"
+    existing = path.read_text() if path.is_file() else None
+    card = render(folder, load_name=load_name, existing=existing)
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(card))
