@@ -116,3 +116,48 @@ def test_demo_samples_every_released_model(tmp_path, capsys):
 def test_user_mistakes_are_one_line_errors(args, message):
     out = run(*args)
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_audio_from_the_command_line(tmp_path, capsys):
+    from modalities.audio import io as audio_io
+    from tests.helpers import write_tiny_clips
+
+    clips = write_tiny_clips(tmp_path / "clips.npz")
+    run_dir = tmp_path / "run"
+    assert cli.main(["train", "recipes/audio/diffwave.yaml", "preset=smoke", f"data.params.path={clips}",
+                     "--out", str(run_dir)]) == 0
+    model = str(run_dir / "model")
+    wav = tmp_path / "in.wav"
+    audio_io.write_audio(wav, 0.3 * torch.sin(torch.arange(16000) * 0.05), 16000)
+    assert cli.main(["sample", model, "--from-wav", str(wav), "-o", str(tmp_path / "out.flac"), "--steps", "2",
+                     "--sampler", "ddim", "--timesteps", "logsnr"]) == 0
+    out, rate = audio_io.read_audio(tmp_path / "out.flac")
+    assert rate == 22050 and out.shape == (22050,)
+    loaded = zoo.load(model)
+    mel = loaded.frontend(out[:2560])
+    np_path = tmp_path / "mel.npy"
+    import numpy as np
+    np.save(np_path, mel.numpy())
+    assert cli.main(["sample", model, "--mel", str(np_path), "-o", str(tmp_path / "m.wav")]) == 0
+    assert audio_io.read_audio(tmp_path / "m.wav")[0].shape == (2560,)
+    capsys.readouterr()
+    assert cli.main(["eval", model, "-n", "1", "--save"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["protocol"] == "audio-vocoder-eval/1" and report["n"] == 1 and report["mrstft"] > 0
+    assert report["griffin_lim_64"]["mrstft"] > 0 and report["real_time_factor"] > 0
+    assert "| `mrstft` |" in (run_dir / "model" / "README.md").read_text()
+    for args, message in ((["sample", model, "-o", str(tmp_path / "x.wav")], "give it --from-wav"),
+                          (["sample", "toy2d/ring8", "--from-wav", str(wav), "-o", str(tmp_path / "x.png")],
+                           "need a vocoder")):
+        assert cli.main(args) == 2
+        assert message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="apt-get install espeak-ng")
+def test_data_prepare_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "digits.npz"
+    assert cli.main(["data", "prepare", "audio", "--source", "digits", "--out", str(out), "n=12"]) == 0
+    from modalities.audio.data import AudioClips
+    assert len(AudioClips(out, "train")) + len(AudioClips(out, "heldout")) == 12
+    assert cli.main(["data", "prepare", "audio", "--source", "nope", "--out", str(out)]) == 2
+    assert "nope" in capsys.readouterr().err

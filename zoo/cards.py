@@ -172,7 +172,7 @@ def _metrics_section(metrics: dict | None, facts: dict, load_name: str) -> str:
 def _sampling_section(config: dict, metrics: dict | None) -> str:
     sampling = config.get("sampling", {})
     sampler, steps = sampling.get("sampler", "unipc"), sampling.get("steps", 20)
-    nfe = metrics["nfe"] if metrics and metrics.get("sampler") == sampler and metrics.get("steps") == steps else None
+    nfe = metrics.get("nfe") if metrics and metrics.get("sampler") == sampler and metrics.get("steps") == steps else None
     placement = sampling.get("timesteps") or "the sampler's default placement"
     return (f"Sampler `{sampler}`, {steps} steps" + (f" ({nfe} network evaluations)" if nfe else "") +
             f", timesteps: {placement}.  Any sampler of `zoo samplers` works: "

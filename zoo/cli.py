@@ -138,9 +138,43 @@ def _sample(args: argparse.Namespace) -> int:
     if Path(args.out).suffix.lower() not in adapter.SAMPLE_FORMATS:
         raise ValueError(f"-o {args.out}: {model.config['modality']} writes {list(adapter.SAMPLE_FORMATS)}")
     options = {k: v for k, v in (("steps", args.steps), ("sampler", args.sampler), ("timesteps", args.timesteps)) if v}
-    x, info = model.sample(args.n, generator=torch.Generator().manual_seed(args.seed), return_info=True, **options)
+    generator = torch.Generator().manual_seed(args.seed)
+    if args.from_wav or args.mel:
+        if not hasattr(model, "vocode"):
+            raise ValueError(f"--from-wav and --mel need a vocoder; {args.model} is a {model.config['modality']} model")
+        if args.from_wav:
+            waveform, rate = adapter.read_audio(args.from_wav)
+            y = model.resynthesize(waveform, rate, generator=generator, **options)
+        else:
+            y = model.vocode(adapter.read_mel(args.mel), generator=generator, **options)
+        adapter.write_samples(y, args.out)
+        print(f"wrote {y.shape[-1] / model.sample_rate:.2f} s of audio from {args.from_wav or args.mel} to {args.out}")
+        return 0
+    if hasattr(model, "vocode") and model.conditional:
+        raise ValueError(f"{args.model} is a vocoder: give it --from-wav IN.wav or --mel MEL.npy")
+    if args.seconds is not None:
+        options["seconds"] = args.seconds
+    x, info = model.sample(args.n, generator=generator, return_info=True, **options)
     adapter.write_samples(x, args.out, title=f"{model.name}: {info.sampler}, NFE {info.nfe}")
     print(f"wrote {args.n} samples of {model.name} to {args.out} ({info.sampler}, NFE {info.nfe}, seed {args.seed})")
+    return 0
+
+
+def _data(args: argparse.Namespace) -> int:
+    """Prepare a modality's training data from locally installed sources: zoo data prepare audio --source tuxpaint."""
+    from zoo.registry import modality
+
+    adapter = modality(args.modality)
+    if not hasattr(adapter, "prepare"):
+        raise ValueError(f"modality {args.modality!r} has no data to prepare")
+    options = {}
+    for item in args.options:
+        if "=" not in item:
+            raise ValueError(f"expected key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        options[key] = value
+    path = adapter.prepare(args.source, args.out, **options)
+    print(f"wrote {path}")
     return 0
 
 
@@ -174,8 +208,9 @@ def _eval(args: argparse.Namespace) -> int:
         raise ValueError(f"--save writes into a model folder; {args.model} came from the {model.origin.source}")
     adapter = modality(model.config["modality"])
     data = adapter.dataset(**model.config["data"])
-    metrics = {"model": model.name, **adapter.evaluate(model, data, n=args.n, steps=args.steps, sampler=args.sampler,
-                                                       seed=args.seed)}
+    options = {k: v for k, v in (("n", args.n), ("steps", args.steps), ("sampler", args.sampler),
+                                  ("timesteps", args.timesteps)) if v is not None}
+    metrics = {"model": model.name, **adapter.evaluate(model, data, seed=args.seed, **options)}
     print(json.dumps(metrics, indent=2))
     if args.save:
         cards.write_json(model.origin.path / "metrics.json", metrics)
@@ -183,8 +218,9 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sampling_arguments(p: argparse.ArgumentParser, *, n: int, steps: int | None) -> None:
-    p.add_argument("-n", type=int, default=n, help=f"number of samples (default {n})")
+def _sampling_arguments(p: argparse.ArgumentParser, *, n: int | None, steps: int | None) -> None:
+    shown = n if n is not None else "the evaluation suite's"
+    p.add_argument("-n", type=int, default=n, help=f"number of samples (default {shown})")
     default = steps if steps is not None else "the model's"
     p.add_argument("--steps", type=int, default=steps, help=f"sampler steps (default {default})")
     p.add_argument("--sampler", help="sampler name (default: the model's)")
@@ -229,9 +265,20 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a released name (toy2d/ring8), hf-hub:org/repo[@rev] or a model folder")
     _loading_arguments(p)
     _sampling_arguments(p, n=1000, steps=None)
-    p.add_argument("--timesteps", help="timestep placement (default: the model's)")
+    p.add_argument("--timesteps", help="timestep placement (default: the model's; audio also 'fast', 'training')")
+    p.add_argument("--from-wav", help="a vocoder resynthesizes this recording (WAV, FLAC, OGG; any rate)")
+    p.add_argument("--mel", help="a vocoder vocodes this log-mel (.npy, (n_mels, frames), the model's front end)")
+    p.add_argument("--seconds", type=float, help="length of each unconditional audio sample")
     p.add_argument("-o", "--out", required=True, help="output file; its extension picks the format")
     p.set_defaults(run=_sample)
+
+    p = commands.add_parser("data", help="prepare training data from local sources", description=_data.__doc__)
+    p.add_argument("action", choices=["prepare"])
+    p.add_argument("modality", help="e.g. audio")
+    p.add_argument("--source", required=True, help="e.g. tuxpaint or digits (audio)")
+    p.add_argument("--out", help="output file (default: the modality's, under .data/)")
+    p.add_argument("options", nargs="*", help="key=value options of the source, e.g. minutes=20")
+    p.set_defaults(run=_data)
 
     p = commands.add_parser("animate", help="animate a 2-D model's forward and reverse process", description=_animate.__doc__)
     p.add_argument("model", help="a toy2d model name or folder")
@@ -244,7 +291,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("eval", help="evaluate a model with its modality's suite", description=_eval.__doc__)
     p.add_argument("model", help="a released name or a model folder")
     _loading_arguments(p)
-    _sampling_arguments(p, n=4000, steps=20)
+    _sampling_arguments(p, n=None, steps=None)
+    p.add_argument("--timesteps", help="timestep placement (default: the model's)")
     p.add_argument("--save", action="store_true", help="write metrics.json into the model folder and refresh its card")
     p.set_defaults(run=_eval)
 
@@ -286,8 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # key=value overrides may follow options (zoo train r.yaml --out d optim.lr=1e-3)
-        if args.command == "train" and all("=" in e and not e.startswith("-") for e in extra):
-            args.overrides = list(args.overrides) + extra
+        key = {"train": "overrides", "data": "options"}.get(args.command)
+        if key and all("=" in e and not e.startswith("-") for e in extra):
+            setattr(args, key, list(getattr(args, key)) + extra)
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:

@@ -45,7 +45,7 @@ MODEL_CARDS = Path(__file__).resolve().parent.parent / "model_cards"
 # what a model folder may hold: downloaded, published and checked against these patterns
 MODEL_FILES = ("README.md", "config.yaml", "model.safetensors", "metrics.json", "samples/*", "training/*")
 CONFIG_KEYS = {"format_version", "name", "modality", "architecture", "network", "schedule", "prediction",
-               "sigma_data", "sample_shape", "sampling", "data", "null_cond"}
+               "sigma_data", "sample_shape", "sampling", "data", "null_cond", "frontend"}
 REQUIRED_KEYS = ("modality", "architecture", "schedule", "prediction", "sample_shape")
 
 
@@ -302,19 +302,29 @@ def save(model: ZooModel, directory, *, samples: int | torch.Tensor | None = Non
     return directory
 
 
+def draw_samples(model: ZooModel, n: int, *, seed: int = 0) -> tuple[torch.Tensor, dict]:
+    """n outputs with the model's defaults, and how they were made.  A modality may provide
+    ``preview(model, n, seed=)`` instead (a vocoder has nothing to sample without a mel)."""
+    preview = getattr(modality(model.config["modality"]), "preview", None)
+    if preview is not None:
+        return preview(model, n, seed=seed)
+    x, used = model.sample(n, generator=torch.Generator().manual_seed(seed), return_info=True)
+    return x, {"sampler": used.sampler, "steps": len(used.ts) - 1, "nfe": used.nfe, "seed": seed}
+
+
 def write_samples(model: ZooModel, directory, samples: int | torch.Tensor, *, seed: int = 0) -> Path:
     """samples/samples.<preview format> and its manifest entry."""
     adapter = modality(model.config["modality"])
     settings = {"sampler": model.config.get("sampling", {}).get("sampler"),
                 "steps": model.config.get("sampling", {}).get("steps")}
     if isinstance(samples, int):
-        x, used = model.sample(samples, generator=torch.Generator().manual_seed(seed), return_info=True)
-        settings = {"sampler": used.sampler, "steps": len(used.ts) - 1, "nfe": used.nfe, "seed": seed}
+        x, settings = draw_samples(model, samples, seed=seed)
     else:
         x = samples
     path = Path(directory) / "samples" / f"samples{adapter.SAMPLE_FORMATS[0]}"
     adapter.write_samples(x, path, title=f"{model.name}: {settings['sampler']}, {settings['steps']} steps")
-    cards.add_sample(directory, path.name, f"{len(x)} samples drawn with the default sampler", **settings)
+    what = settings.pop("what", f"{len(x)} samples drawn with the default sampler")
+    cards.add_sample(directory, path.name, what, **settings)
     return path
 
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from . import core
-from .registry import build_network
+from .registry import build_network, modality
 
 __all__ = ["ZooModel", "FORMAT_VERSION"]
 
@@ -41,7 +41,9 @@ class ZooModel(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict) -> "ZooModel":
-        """A model with freshly initialised weights."""
+        """A model with freshly initialised weights, of the modality's own subclass (its ``Model``) if it has one."""
+        if cls is ZooModel and config.get("modality"):
+            cls = getattr(modality(config["modality"]), "Model", ZooModel)
         return cls(build_network(config["architecture"], dict(config.get("network", {}))), config)
 
     @property

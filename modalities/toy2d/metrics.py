@@ -44,11 +44,11 @@ def sample_quality(samples: torch.Tensor, data: Toy2D) -> dict:
     return out
 
 
-def evaluate(model, data: Toy2D, *, n: int = 4000, steps: int = 20, sampler: str | None = None,
+def evaluate(model, data: Toy2D, *, n: int = 4000, steps: int = 20, sampler: str | None = None, timesteps=None,
              likelihood_n: int = 500, seed: int = 0) -> dict:
     """Sample ``n`` points with ``steps`` steps and score them; report the protocol beside them."""
     gen = torch.Generator().manual_seed(seed)
-    x, info = model.sample(n, steps=steps, sampler=sampler, generator=gen, return_info=True)
+    x, info = model.sample(n, steps=steps, sampler=sampler, timesteps=timesteps, generator=gen, return_info=True)
     out = {"protocol": PROTOCOL, "n": n, "steps": steps, "nfe": info.nfe, "sampler": info.sampler, "seed": seed,
            **sample_quality(x, data)}
     held_out = data.sample(likelihood_n, torch.Generator().manual_seed(seed + 1)).float()

@@ -62,6 +62,7 @@ def model_config(recipe, data) -> dict:
         "sampling": {"sampler": recipe.sampling.sampler, "steps": recipe.sampling.steps,
                      "timesteps": recipe.sampling.timesteps},
         "data": data.config(),
+        **(data.model_config() if hasattr(data, "model_config") else {}),  # e.g. an audio front end
     }
 
 
@@ -257,11 +258,9 @@ def _hardware(device: torch.device) -> str:
 
 
 def _dump_samples(model: ZooModel, adapter, recipe, stem: Path) -> None:
-    gen = torch.Generator().manual_seed(recipe.seed)
-    x = model.sample(recipe.sampling.n, generator=gen)
-    suffix = adapter.SAMPLE_FORMATS[0]
-    adapter.write_samples(x, stem.with_suffix(suffix), title=f"{recipe.name}: {recipe.sampling.sampler}, "
-                                                          f"{recipe.sampling.steps} steps")
+    x, settings = hub.draw_samples(model, recipe.sampling.n, seed=recipe.seed)
+    adapter.write_samples(x, stem.with_suffix(adapter.SAMPLE_FORMATS[0]),
+                          title=f"{recipe.name}: {settings.get('sampler')}, {settings.get('steps')} steps")
 
 
 def _truncate_csv(path: Path, step: int) -> None:

@@ -1,0 +1,54 @@
+"""What the training loop and the evaluation suite see of the audio data."""
+from __future__ import annotations
+
+import torch
+
+from .data import DEFAULT_CROP, DEFAULT_PATHS, AudioClips
+from .frontend import DEFAULT, FrontEnd
+
+__all__ = ["AudioData", "dataset"]
+
+
+class AudioData:
+    """Training crops of a prepared clips file; ``mel=True`` adds their log-mels (the vocoder's condition).
+
+    batch(n, generator) -> {"x": (n, crop), "cond": {"mel": (n, n_mels, crop // hop)}} (no "cond" if mel=False).
+    """
+
+    def __init__(self, name: str, path: str | None = None, crop: int = DEFAULT_CROP, mel: bool = True,
+                 frontend: dict | None = None):
+        if name not in DEFAULT_PATHS:
+            raise ValueError(f"unknown audio data set {name!r}; choose one of {sorted(DEFAULT_PATHS)}")
+        self.name, self.path, self.crop, self.mel = name, str(path or DEFAULT_PATHS[name]), crop, mel
+        self.frontend = FrontEnd(frontend or DEFAULT)
+        if crop % self.frontend.hop:
+            raise ValueError(f"crop {crop} must be a whole number of hops ({self.frontend.hop} samples)")
+        self._clips: dict[str, AudioClips] = {}
+
+    def clips(self, split: str = "train") -> AudioClips:
+        if split not in self._clips:
+            self._clips[split] = AudioClips(self.path, split=split, crop=self.crop)
+        return self._clips[split]
+
+    @property
+    def sample_shape(self) -> tuple[int]:
+        return (self.crop,)
+
+    def batch(self, n: int, generator: torch.Generator) -> dict:
+        x = self.clips("train").batch(n, generator)["x"]
+        if not self.mel:
+            return {"x": x}
+        with torch.no_grad():
+            return {"x": x, "cond": {"mel": self.frontend(x)}}
+
+    def config(self) -> dict:
+        return {"name": self.name, "path": self.path, "crop": self.crop, "mel": self.mel}
+
+    def model_config(self) -> dict:
+        """What the model config records beside the data: the front end, with its hash."""
+        return {"frontend": self.frontend.config}
+
+
+def dataset(name: str, **params) -> AudioData:
+    """An audio data set by name (``tuxpaint`` or ``digits``); ``params``: path, crop, mel, frontend."""
+    return AudioData(name, **params)
