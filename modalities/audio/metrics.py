@@ -258,12 +258,13 @@ METRICS = ("mrstft", "mrstft_band", "mel_l1", "mcd13", "lsd", "si_sdr", "pesq_wb
 def compare(ref, est, frontend) -> dict:
     """Every metric of est (T,) against ref (T,) at the front end's sample rate, one utterance.
 
-    Returns {"mrstft", "mel_l1", "mcd13", "lsd", "si_sdr", "pesq_wb", "stoi": float or None,
+    Returns {"mrstft", "mrstft_band", "mel_l1", "mcd13", "lsd", "si_sdr", "pesq_wb", "stoi": float or None,
     "not_computed": {metric: reason}} (pesq_wb / stoi are None when not computable).
     """
     sr = frontend.sample_rate
     row = {"mrstft": mrstft_distance(ref, est),
-           "mrstft_band": mrstft_distance(ref, est, max_hz=frontend.config["f_max"], sample_rate=sr), "mel_l1": mel_l1(ref, est, frontend), "mcd13": mcd13(ref, est, frontend),
+           "mrstft_band": mrstft_distance(ref, est, max_hz=frontend.config["f_max"], sample_rate=sr),
+           "mel_l1": mel_l1(ref, est, frontend), "mcd13": mcd13(ref, est, frontend),
            "lsd": log_spectral_distance(ref, est), "si_sdr": si_sdr(ref, est)}
     reasons = {}
     for name, fn in (("pesq_wb", pesq_wb), ("stoi", stoi)):

@@ -21,7 +21,7 @@ class AudioData:
             raise ValueError(f"unknown audio data set {name!r}; choose one of {sorted(DEFAULT_PATHS)}")
         self.name, self.path, self.crop, self.mel = name, str(path or DEFAULT_PATHS[name]), crop, mel
         self.frontend = FrontEnd(frontend or DEFAULT)
-        if crop % self.frontend.hop:
+        if mel and crop % self.frontend.hop:
             raise ValueError(f"crop {crop} must be a whole number of hops ({self.frontend.hop} samples)")
         self._clips: dict[str, AudioClips] = {}
 

@@ -222,3 +222,11 @@ def test_summarise_means_per_utterance_and_counts_missing_values():
 def test_mismatched_lengths_name_both_shapes(metric):
     with pytest.raises(ValueError, match=r"\(5000,\).*\(4999,\)"):
         metric(white(12, 5000), white(13, 4999))
+
+
+def test_band_limited_mrstft_ignores_what_lies_above_max_hz():
+    t = torch.arange(22050, dtype=torch.float64) / 22050
+    low = 0.3 * torch.sin(2 * math.pi * 500 * t)
+    high = 0.3 * torch.sin(2 * math.pi * 10000 * t)
+    band, full = mrstft_distance(low, low + high, max_hz=8000.0), mrstft_distance(low, low + high)
+    assert band < 0.15 * full  # what is left in band is the window's leakage of the 10 kHz tone
