@@ -98,8 +98,9 @@ def test_demo_samples_every_released_model(tmp_path, capsys):
     assert cli.main(["demo", "--out", str(tmp_path), "--local-files-only"]) == 0
     page = (tmp_path / "index.html").read_text()
     for name in zoo.list_models(pretrained=True):
-        assert f"<h2>{name}</h2>" in page and f'src="{name}.png"' in page
-        assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        suffix = zoo.registry.modality(name.split("/")[0]).SAMPLE_FORMATS[0]
+        assert f"<h2>{name}</h2>" in page and f'src="{name}{suffix}"' in page
+        assert (tmp_path / f"{name}{suffix}").read_bytes()[:4] == (b"\x89PNG" if suffix == ".png" else b"RIFF")
         assert zoo.info(name, local_files_only=True).summary.split("`")[1] in page
 
 

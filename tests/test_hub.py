@@ -117,7 +117,8 @@ def test_save_writes_a_hub_ready_folder(tmp_path):
 
 # ---- names, the Hub and the embedded copies -------------------------------------------------------------
 
-RELEASED = ["toy2d/checkerboard", "toy2d/moons", "toy2d/ring8", "toy2d/swissroll"]
+RELEASED = ["audio/diffwave", "audio/diffwave-digits", "toy2d/checkerboard", "toy2d/moons", "toy2d/ring8",
+            "toy2d/swissroll"]
 
 
 @pytest.fixture
@@ -140,8 +141,8 @@ def test_every_released_model_loads_from_its_embedded_copy_without_network(no_ne
         model = zoo.load(name, endpoint="https://huggingface.co")
         assert model.origin.source == "embedded" and "network disabled" in model.origin.note
         assert model.origin.path == hub_module.MODEL_CARDS / name
-        x = model.sample(8, steps=4, generator=torch.Generator().manual_seed(0))
-        assert x.shape == (8, 2) and torch.isfinite(x).all()
+        x, _ = hub_module.draw_samples(model, 1)  # a vocoder resynthesizes the reference stored in its folder
+        assert torch.isfinite(x).all()
     assert no_network  # it did try the Hub, and the failure cost nothing
 
 

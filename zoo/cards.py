@@ -155,17 +155,30 @@ def _metrics_section(metrics: dict | None, facts: dict, load_name: str) -> str:
     if not metrics:
         return f"No metrics measured yet: `zoo eval {load_name} --save` measures and stores them."
     described = facts.get("metrics", {})
+    settings = ("n", "steps", "nfe", "seed", "batch", "seconds_of_audio")  # said in the protocol line, not the table
     keys = [k for k in described if k in metrics] + sorted(
-        k for k, v in metrics.items() if k not in described and isinstance(v, (int, float)) and k not in
-        ("n", "steps", "nfe", "seed"))
-    rows = [f"| `{k}` | {metrics[k]:.4g} | {described.get(k, ('', True))[0]} |" for k in keys]
+        k for k, v in metrics.items() if k not in described and isinstance(v, (int, float)) and not isinstance(v, bool)
+        and k not in settings
+        and not k.startswith("n_"))
+    peers = [k for k, v in metrics.items() if isinstance(v, dict) and any(m in v for m in keys)]  # e.g. griffin_lim_64
+
+    def cell(value) -> str:
+        return f"{value:.4g}" if isinstance(value, (int, float)) else "–"
+    rows = [f"| `{k}` | {cell(metrics[k])} | " + "".join(f"{cell(metrics[p].get(k))} | " for p in peers) +
+            f"{described.get(k, ('', True))[0]} |" for k in keys]
     command = f"zoo eval {load_name} -n {metrics['n']} --steps {metrics['steps']} --seed {metrics['seed']}"
     if metrics.get("sampler"):
         command += f" --sampler {metrics['sampler']}"
+    if metrics.get("timesteps"):
+        command += f" --timesteps {metrics['timesteps']}"
+    nfe = f" ({metrics['nfe']} network evaluations)" if metrics.get("nfe") else ""
+    placement = f", timesteps `{metrics['timesteps']}`" if metrics.get("timesteps") else ""
+    audio = f", {metrics['seconds_of_audio']} s of audio" if metrics.get("seconds_of_audio") else ""
     return "\n".join([
-        f"Protocol `{metrics['protocol']}`: {metrics['n']} samples, sampler `{metrics.get('sampler')}`, "
-        f"{metrics['steps']} steps ({metrics.get('nfe', '?')} network evaluations), seed {metrics['seed']}.", "",
-        "| metric | value | what it measures |", "|---|---|---|", *rows, "",
+        f"Protocol `{metrics['protocol']}`: {metrics['n']} samples{audio}, sampler `{metrics.get('sampler')}`, "
+        f"{metrics['steps']} steps{nfe}{placement}, seed {metrics['seed']}.", "",
+        "| metric | value | " + "".join(f"{p} | " for p in peers) + "what it measures |",
+        "|---|---|" + "---|" * len(peers) + "---|", *rows, "",
         f"Reproduce: `{command}`"])
 
 

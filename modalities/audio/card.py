@@ -16,15 +16,22 @@ METRICS = {
     "mrstft_band": ("multi-resolution STFT log-magnitude distance (FFT 512/1024/2048, hop FFT/4, eps 1e-5) over the "
                     "bins up to the front end's f_max (8 kHz), lower is better", False),
     "mrstft": ("the same over all bins up to Nyquist (11.025 kHz), lower is better", False),
-    "mel_l1": ("mean |log-mel difference| with the model's own front end, lower is better", False),
+    "mel_l1": ("mean absolute log-mel difference with the model's own front end, lower is better", False),
     "mcd13": ("mel-cepstral distortion over c1..c13 of the front end's log-mel, dB, lower is better", False),
     "lsd": ("log-spectral distance, dB, lower is better", False),
     "si_sdr": ("scale-invariant signal-to-distortion ratio, dB, higher is better (phase-sensitive)", True),
     "pesq_wb": ("wide-band PESQ at 16 kHz, -0.5..4.64, higher is better", True),
     "stoi": ("short-time objective intelligibility, 0..1, higher is better", True),
     "real_time_factor": ("wall time / audio duration of the model (batch 1), lower is faster", False),
+    "classifier_score": ("local: exp of the mean KL divergence between each sample's class probabilities and their mean, "
+                         "from a digit classifier trained here, 1..10 "
+                         "(not the SC09 Inception Score)", True),
+    "confidence": ("local: mean top probability of that classifier on the samples", True),
+    "class_entropy": ("local: entropy of the samples' mean predicted digit distribution, nats (log 10 = 2.30)", True),
+    "classifier_heldout_accuracy": ("the local classifier's accuracy on held-out speakers' real recordings", True),
 }
-INDEXED = ("mrstft_band", "mrstft", "mel_l1", "mcd13", "pesq_wb", "stoi")
+INDEXED = ("mrstft_band", "mrstft", "mel_l1", "mcd13", "pesq_wb", "stoi", "classifier_score", "confidence",
+           "class_entropy")
 
 
 def card_facts(config: dict) -> dict:

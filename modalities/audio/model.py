@@ -68,6 +68,8 @@ class AudioModel(ZooModel):
         if not mel.is_floating_point() or mel.dim() not in (2, 3):
             raise ValueError(f"mel must be a float tensor (n_mels, frames) or (B, n_mels, frames), got "
                              f"{mel.dtype} of shape {tuple(mel.shape)}")
+        if mel.shape[-1] < 1:
+            raise ValueError("mel has no frames")
         ours = self.frontend.config
         if frontend is not None:
             differ = {k: (frontend[k], ours[k]) for k in ours if k != "hash" and k in frontend and frontend[k] != ours[k]}
@@ -76,16 +78,13 @@ class AudioModel(ZooModel):
                                  ", ".join(f"{k} {a!r} (model: {b!r})" for k, (a, b) in differ.items()))
         bins = mel.shape[-2]
         if bins != ours["n_mels"]:
-            raise ValueError(f"mel has {bins} bins; this model's front end has {ours['n_mels']} "
-                             "(a (frames, n_mels) array needs transposing)" if mel.shape[-1] == ours["n_mels"] else
-                             f"mel has {bins} bins; this model's front end has {ours['n_mels']}")
+            hint = " (a (frames, n_mels) array needs transposing)" if mel.shape[-1] == ours["n_mels"] else ""
+            raise ValueError(f"mel has {bins} bins; this model's front end has {ours['n_mels']}{hint}")
         low, high = float(mel.min()), float(mel.max())
         if low < self.frontend.log_floor - 1e-3 or high > LOG_MEL_CEILING:
             raise ValueError(f"mel values span [{low:.2f}, {high:.2f}]; this model's front end gives natural-log "
                              f"magnitudes in [{self.frontend.log_floor:.2f}, about 4] (log(clamp(x, "
                              f"{ours['log_clamp']}))): dB, log10 or a different clamp do not fit")
-        if mel.shape[-1] < 1:
-            raise ValueError("mel has no frames")
         return mel.float()
 
     def vocode(self, mel, *, steps: int | None = None, sampler: str | None = None, timesteps=None,
