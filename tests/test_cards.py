@@ -25,13 +25,15 @@ def test_released_cards_are_up_to_date_and_complete(name):
     assert results and all(r["config"] == metrics["protocol"] for r in results.values())
     assert all(r["value"] == metrics[k] for k, r in results.items())
     for entry in json.loads((folder / "samples" / "manifest.json").read_text())["files"]:
-        assert (folder / "samples" / entry["file"]).is_file() and f"(samples/{entry['file']})" in card
+        assert (folder / "samples" / entry["file"]).is_file() and f"samples/{entry['file']}" in card
+    assert "model_name:" not in card
 
 
 @pytest.mark.parametrize("name", AUDIO)
 def test_audio_cards_say_they_are_cpu_trained(name):
     card = (hub.MODEL_CARDS / name / "README.md").read_text()
-    assert "CPU-trained, not the final checkpoint" in card and "real_time_factor" in card
+    assert "CPU-trained, not the final checkpoint" in card
+    assert ("real_time_factor" in card) == (name == "audio/diffwave")  # the vocoder's speed is measured
 
 
 @pytest.mark.parametrize("name", TOY2D)

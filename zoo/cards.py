@@ -206,7 +206,9 @@ def _front_matter(config: dict, facts: dict, metrics: dict | None) -> dict:
                          tags=["diffusion", "diffusion-zoo", config["modality"], *facts["tags"]],
                          datasets=list(facts["datasets"]), pipeline_tag=facts["pipeline_tag"],
                          model_name=config.get("name", config["architecture"]), eval_results=results or None)
-    return data.to_dict()
+    meta = data.to_dict()
+    meta.pop("model_name", None)  # only model-index needs it; it is not a card key of its own
+    return meta
 
 
 def _merge(fresh: str, existing: str | None) -> str:

@@ -4,8 +4,6 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-import torch
-
 from . import cards, hub
 from .files import atomic_write
 from .registry import list_models, modality
@@ -42,14 +40,14 @@ def build(out_dir, *, names: list[str] | None = None, n: int | None = None, seed
         model = hub.load(name, **load_options)
         adapter = modality(model.config["modality"])
         count = n or getattr(adapter, "DEMO_N", 16)
-        x, used = model.sample(count, generator=torch.Generator().manual_seed(seed), return_info=True)
+        x, how = hub.draw_samples(model, count, seed=seed)
         file = f"{name.replace('.', '_')}{adapter.SAMPLE_FORMATS[0]}"
-        adapter.write_samples(x, out / file, title=f"{name}: {used.sampler}, NFE {used.nfe}")
+        adapter.write_samples(x, out / file, title=f"{name}: {how.get('sampler')}, {how.get('steps')} steps")
         card = model.origin.path / "README.md"
         about = cards.summary(card.read_text()) if card.is_file() else ""
         sections.append(
             f"<section><h2>{html.escape(name)}</h2><p>{html.escape(about)}</p>{_media(file)}"
-            f"<p>{count} samples, sampler <code>{html.escape(used.sampler)}</code>, {used.nfe} network evaluations; "
-            f"loaded from the {html.escape(model.origin.source)} copy.</p></section>")
+            f"<p>{html.escape(how.get('what', f'{count} samples'))}; sampler <code>{html.escape(str(how.get('sampler')))}"
+            f"</code>, {how.get('steps')} steps; loaded from the {html.escape(model.origin.source)} copy.</p></section>")
     page = PAGE.format(seed=seed, sections="\n".join(sections))
     return atomic_write(out / "index.html", lambda tmp: Path(tmp).write_text(page))

@@ -81,12 +81,14 @@ class DiffWave(nn.Module):
                              f"(frames * hop must equal the waveform length; hop {self.hop})")
         h = nn.functional.relu(self.input(x[:, None]))
         emb = self.time(sinusoidal(noise_label, self.embedding).to(h.dtype))
-        steps = self.time_projection(emb).view(-1, self.layers, self.channels, 1)
+        # split once: indexing a slice per layer would make autograd build one full-size gradient per slice
+        steps = self.time_projection(emb).view(-1, self.layers, self.channels, 1).unbind(1)
+        conds = conditioner.split(2 * self.channels, dim=1) if conditioner is not None else [None] * self.layers
         skips = torch.zeros_like(h)
         for i in range(self.layers):
-            y = self.dilated[i](h + steps[:, i])
-            if conditioner is not None:
-                y = y + conditioner[:, 2 * self.channels * i: 2 * self.channels * (i + 1)]
+            y = self.dilated[i](h + steps[i])
+            if conds[i] is not None:
+                y = y + conds[i]
             a, b = y.chunk(2, dim=1)
             residual, skip = self.out[i](torch.tanh(a) * torch.sigmoid(b)).chunk(2, dim=1)
             h = (h + residual) * math.sqrt(0.5)
