@@ -7,12 +7,13 @@ reported).  Each trains with AdamW for the same number of steps and batch size a
 diffusion model.  Metrics are toy2d-eval/1 on 4000 samples: modes covered (out of 8), fraction
 of samples within 3 std of a mode, sliced W2 to fresh data (beside the data-vs-data floor).
 
-    python benchmarks/generative_baselines.py            # ~25 minutes on 2 CPU cores
+    OMP_NUM_THREADS=1 python benchmarks/generative_baselines.py   # ~100 minutes on one shared core
     python benchmarks/generative_baselines.py --steps 2000   # a quicker, weaker run
 """
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import torch
@@ -116,8 +117,9 @@ def main(argv=None):
         samples, sizes = fit(data, steps, batch, hidden, depth, gen)
         rows.append((name, sample_quality(samples, data), sizes, time.perf_counter() - start, steps))
     x = model.sample(4000, steps=20, generator=torch.Generator().manual_seed(args.seed))
+    run = json.loads((model.origin.path / "training" / "run.json").read_text())  # its training, recorded then
     rows.append(("diffusion (released toy2d/ring8, 20 NFE)", sample_quality(x, data),
-                 {"network": params(model.network)}, float("nan"), recipe["optim"]["steps"]))
+                 {"network": params(model.network)}, run["seconds"], recipe["optim"]["steps"]))
     print(f"ring8 (8 Gaussians, radius 2, std 0.1); 4000 samples; batch {batch}; toy2d-eval/1")
     print("| model | parameters | training steps | modes covered | within 3 std of a mode | sliced W2 (floor) | train s |")
     print("|---|---|---|---|---|---|---|")
