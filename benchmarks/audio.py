@@ -102,8 +102,8 @@ def train_throughput(model, step_fn, batch, device, precision, steps):
 
 
 def zoo_step(model, audio, mel):
-    t = torch.randint(0, 50, (audio.shape[0],), device=audio.device).double().add(1).div(50)
-    return model.loss({"x": audio, "mel": mel}, t=t.to(audio.device), weighting="uniform", norm="l1").mean()
+    t = (torch.randint(0, 50, (audio.shape[0],), device=audio.device) + 1) / 50  # DDPM step i sits at t = (i + 1) / 50
+    return model.loss({"x": audio, "mel": mel}, t=t, weighting="uniform", norm="l1").mean()
 
 
 def lmnt_step(model, audio, mel):

@@ -34,7 +34,7 @@ from safetensors.torch import load_file, save_file
 from . import cards
 from .files import atomic_write, read_yaml, write_yaml
 from .model import FORMAT_VERSION, ZooModel
-from .registry import modality, releases
+from .registry import Release, modality, releases
 
 __all__ = ["Resolved", "ModelInfo", "Published", "resolve", "load", "load_folder", "info", "save", "publish",
            "MODEL_CARDS", "MODEL_FILES"]
@@ -134,8 +134,8 @@ def _hf_hub(name: str, repo: str, revision: str | None, local_files_only: bool, 
     return Resolved(name, path, "hf-cache", repo, path.name, note)
 
 
-def _released(name: str, revision: str | None, local_files_only: bool, hub: dict) -> Resolved:
-    entry = releases()[name]
+def _released(entry: Release, revision: str | None, local_files_only: bool, hub: dict) -> Resolved:
+    name = entry.name
     wanted = revision or entry.revision
     path = _from_cache(entry.repo_id, wanted, hub)
     if path is not None:
@@ -163,14 +163,15 @@ def resolve(name: str, *, revision: str | None = None, local_files_only: bool = 
     if not isinstance(name, str) or not name:
         raise ValueError(f"a model name must be a non-empty string, got {name!r}")
     hub = {"cache_dir": cache_dir, "endpoint": endpoint, "token": token}
+    released = releases()
     if name.startswith("hf-hub:"):
         found = _hf_hub(name, name[len("hf-hub:"):], revision, local_files_only, hub)
-    elif name.startswith("local-dir:") or (name not in releases() and Path(name).is_dir()):
+    elif name.startswith("local-dir:") or (name not in released and Path(name).is_dir()):
         found = Resolved(name, Path(name.removeprefix("local-dir:")), "local-dir")
-    elif name in releases():
-        found = _released(name, revision, local_files_only, hub)
+    elif name in released:
+        found = _released(released[name], revision, local_files_only, hub)
     elif name.count("/") == 1 and not name.startswith(("/", ".")):
-        raise ValueError(f"unknown model {name!r}; released models: {list(releases())}")
+        raise ValueError(f"unknown model {name!r}; released models: {list(released)}")
     else:
         raise ValueError(f"{name!r} is neither a released model name ('<modality>/<name>'), 'hf-hub:<org>/<repo>', "
                          "'local-dir:<path>' nor a folder")
