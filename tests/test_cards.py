@@ -8,10 +8,11 @@ from zoo.files import read_yaml
 
 TOY2D = ["toy2d/checkerboard", "toy2d/moons", "toy2d/ring8", "toy2d/swissroll"]
 AUDIO = ["audio/diffwave", "audio/diffwave-digits"]
+IMAGE = ["image/fashion", "image/fashion-dit", "image/fashion-ldm", "image/mnist"]
 SECTIONS = ["summary", "intended_use", "usage", "samples", "data", "training", "sampling", "metrics", "limitations"]
 
 
-@pytest.mark.parametrize("name", TOY2D + AUDIO)
+@pytest.mark.parametrize("name", TOY2D + AUDIO + IMAGE)
 def test_released_cards_are_up_to_date_and_complete(name):
     folder = hub.MODEL_CARDS / name
     card = (folder / "README.md").read_text()
@@ -27,6 +28,13 @@ def test_released_cards_are_up_to_date_and_complete(name):
     for entry in json.loads((folder / "samples" / "manifest.json").read_text())["files"]:
         assert (folder / "samples" / entry["file"]).is_file() and f"samples/{entry['file']}" in card
     assert "model_name:" not in card
+
+
+@pytest.mark.parametrize("name", IMAGE)
+def test_image_cards_say_they_are_cpu_trained_and_name_the_local_fd(name):
+    card = (hub.MODEL_CARDS / name / "README.md").read_text()
+    assert "CPU-trained, not the final checkpoint" in card
+    assert "FD (local classifier)" in card and "FID" not in card.replace("not FID", "").replace("published FIDs", "")
 
 
 @pytest.mark.parametrize("name", AUDIO)

@@ -162,3 +162,20 @@ def test_data_prepare_from_the_command_line(tmp_path, capsys):
     assert len(AudioClips(out, "train")) + len(AudioClips(out, "heldout")) == 12
     assert cli.main(["data", "prepare", "audio", "--source", "nope", "--out", str(out)]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_sample_a_class_with_guidance_to_a_png_grid(tmp_path, capsys):
+    from PIL import Image
+
+    from zoo.train import load_recipe, train
+
+    train(load_recipe("recipes/image/mnist.yaml", ["preset=smoke"]), tmp_path / "run")
+    folder = str(tmp_path / "run" / "model")
+    out = tmp_path / "grid.png"
+    assert cli.main(["sample", folder, "--class", "3", "-n", "16", "--guidance", "2", "--steps", "2",
+                     "-o", str(out)]) == 0
+    assert "16 samples" in capsys.readouterr().out and Image.open(out).size[0] > 4 * 64
+    assert cli.main(["sample", folder, "--class", "12", "-n", "2", "-o", str(out)]) == 2
+    assert "class labels must lie in 0..9, got 12..12" in capsys.readouterr().err
+    assert cli.main(["sample", "toy2d/ring8", "--class", "1", "-n", "2", "-o", str(tmp_path / "p.png")]) == 2
+    assert "--class needs a class-conditional model" in capsys.readouterr().err

@@ -26,3 +26,11 @@ def test_embedded_copies_fit_the_size_budget():
     for path, size in sizes.items():
         if path.name == "model.safetensors":
             assert size < 20 * 2**20, path
+
+
+def test_the_image_classifiers_are_package_data():
+    """zoo eval of an image model needs the local classifiers in an installed wheel too."""
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["modalities.image"]
+    folder = ROOT / "modalities" / "image"
+    files = [p.relative_to(folder).as_posix() for p in (folder / "classifiers").iterdir()]
+    assert files and all(any(fnmatch.fnmatchcase(f, p) for p in patterns) for f in files)

@@ -5,6 +5,7 @@ Under ``torchrun --nproc_per_node=N -m zoo.cli train ...`` the same training run
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import os
@@ -154,6 +155,12 @@ def _sample(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.model} is a vocoder: give it --from-wav IN.wav or --mel MEL.npy")
     if args.seconds is not None:
         options["seconds"] = args.seconds
+    if args.label is not None:
+        if not getattr(model, "num_classes", 0):
+            raise ValueError(f"--class needs a class-conditional model; {args.model} takes no class")
+        options["cond"] = args.label
+    if args.guidance is not None:
+        options["guidance"] = args.guidance
     x, info = model.sample(args.n, generator=generator, return_info=True, **options)
     adapter.write_samples(x, args.out, title=f"{model.name}: {info.sampler}, NFE {info.nfe}")
     print(f"wrote {args.n} samples of {model.name} to {args.out} ({info.sampler}, NFE {info.nfe}, seed {args.seed})")
@@ -209,7 +216,9 @@ def _eval(args: argparse.Namespace) -> int:
     adapter = modality(model.config["modality"])
     data = adapter.dataset(**model.config["data"])
     options = {k: v for k, v in (("n", args.n), ("steps", args.steps), ("sampler", args.sampler),
-                                  ("timesteps", args.timesteps)) if v is not None}
+                                  ("timesteps", args.timesteps), ("guidance", args.guidance)) if v is not None}
+    if "guidance" in options and "guidance" not in inspect.signature(adapter.evaluate).parameters:
+        raise ValueError(f"--guidance: the {model.config['modality']} evaluation suite takes no guidance scale")
     metrics = {"model": model.name, **adapter.evaluate(model, data, seed=args.seed, **options)}
     print(json.dumps(metrics, indent=2))
     if args.save:
@@ -269,6 +278,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-wav", help="a vocoder resynthesizes this recording (WAV, FLAC, OGG; any rate)")
     p.add_argument("--mel", help="a vocoder vocodes this log-mel (.npy, (n_mels, frames), the model's front end)")
     p.add_argument("--seconds", type=float, help="length of each unconditional audio sample")
+    p.add_argument("--class", dest="label", type=int, help="class index of every sample (class-conditional models)")
+    p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
     p.add_argument("-o", "--out", required=True, help="output file; its extension picks the format")
     p.set_defaults(run=_sample)
 
@@ -293,6 +304,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _loading_arguments(p)
     _sampling_arguments(p, n=None, steps=None)
     p.add_argument("--timesteps", help="timestep placement (default: the model's)")
+    p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
     p.add_argument("--save", action="store_true", help="write metrics.json into the model folder and refresh its card")
     p.set_defaults(run=_eval)
 

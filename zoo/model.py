@@ -95,10 +95,13 @@ class ZooModel(nn.Module):
         """Draw ``n`` samples of shape (n, *sample_shape) with the model's sampling defaults.
 
         guidance: classifier-free guidance scale for conditional models (uses ``cond`` and the
-        null condition of the config's ``null_cond``)."""
+        null condition of the config's ``null_cond``; default: the config's ``sampling.guidance``
+        when ``cond`` is given)."""
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         defaults = self.config.get("sampling", {})
+        if guidance is None and cond:
+            guidance = defaults.get("guidance")
         den = self.denoiser()
         if guidance is not None and guidance != 1.0:
             if not cond:

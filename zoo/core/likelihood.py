@@ -81,7 +81,7 @@ def log_likelihood(denoiser, x0: torch.Tensor, *, method: str = "auto", num_prob
 
 def bits_per_dim(nats: torch.Tensor, num_dims: int | torch.Tensor, *, offset: float = 0.0) -> torch.Tensor:
     """Negative log-likelihood in bits per dimension: ``-(nats) / (D ln 2) + offset``
-    (e.g. offset 8 for 8-bit images scaled to [-1, 1] with a 2/256 bin width, or 7 for [0, 1])."""
+    (e.g. offset 7 = log2(256 / 2) for 8-bit images scaled to [-1, 1], bin width 2/256, or 8 for [0, 1])."""
     return -torch.as_tensor(nats, dtype=torch.float64) / (torch.as_tensor(num_dims, dtype=torch.float64) * math.log(2)) + offset
 
 

@@ -76,6 +76,7 @@ class SamplingConfig:
     sampler: str = "unipc"
     steps: int = 20
     timesteps: Optional[str] = None
+    guidance: Optional[float] = None  # classifier-free guidance scale of conditional models' samples
     n: int = 1000  # samples in each dump
 
 
@@ -91,6 +92,7 @@ class LogConfig:
 class Recipe:
     name: str = MISSING
     modality: str = MISSING
+    task: str = "diffusion"  # or "autoencoder": the network's forward(x, noise) is its own loss (image/vae)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
@@ -108,6 +110,7 @@ class Recipe:
 
 
 CHOICES = {
+    "task": ("diffusion", "autoencoder"),
     "precision": ("fp32", "bf16"),
     "optim.lr_schedule": ("constant", "cosine", "linear"),
     "diffusion.prediction": core.PREDICTIONS,

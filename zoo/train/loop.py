@@ -50,7 +50,8 @@ def lr_at(step: int, optim) -> float:
 
 def model_config(recipe, data) -> dict:
     """The ZooModel config a recipe trains (plain data)."""
-    return {
+    task = {} if recipe.task == "diffusion" else {"task": recipe.task}
+    return {**task,
         "name": f"{recipe.modality}/{recipe.name}",
         "modality": recipe.modality,
         "architecture": recipe.network.architecture,
@@ -60,7 +61,7 @@ def model_config(recipe, data) -> dict:
         "sigma_data": recipe.diffusion.sigma_data,
         "sample_shape": list(data.sample_shape),
         "sampling": {"sampler": recipe.sampling.sampler, "steps": recipe.sampling.steps,
-                     "timesteps": recipe.sampling.timesteps},
+                     "timesteps": recipe.sampling.timesteps, "guidance": recipe.sampling.guidance},
         "data": data.config(),
         **(data.model_config() if hasattr(data, "model_config") else {}),  # e.g. an audio front end
     }
@@ -103,15 +104,19 @@ class _Distributed:
             dist.destroy_process_group()
 
 
-def _step_batch(data, recipe, denoiser, step: int, world: int, rank: int):
-    """The slice of step ``step``'s global batch that belongs to ``rank``."""
+def _step_batch(data, recipe, denoiser, step: int, world: int, rank: int, noise_shape: tuple | None = None):
+    """The slice of step ``step``'s global batch that belongs to ``rank``; ``noise_shape``: one
+    example's noise shape when it differs from the data's (an autoencoder's latent)."""
     total = recipe.optim.batch_size
     g = torch.Generator().manual_seed(recipe.seed * 1_000_003 + step)
     batch = data.batch(total, g)
     obj = recipe.objective
     t = core.objectives.sample_time(denoiser.schedule, total, obj.time_sampling, generator=g, p_mean=obj.p_mean,
                                     p_std=obj.p_std, logit_mean=obj.logit_mean, logit_std=obj.logit_std)
-    noise = denoiser.prior.noise(batch["x"], g)
+    if noise_shape is None:
+        noise = denoiser.prior.noise(batch["x"], g)
+    else:
+        noise = torch.randn((total, *noise_shape), generator=g)
     cond = batch.get("cond") or {}
     if cond and obj.cond_dropout > 0:
         cond = core.objectives.drop_condition(cond, obj.cond_dropout, null=batch.get("null_cond"), generator=g)
@@ -165,7 +170,10 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
     adapter = load_modality(recipe.modality)
     data = adapter.dataset(recipe.data.name, **OmegaConf.to_container(recipe.data.params))
     torch.manual_seed(recipe.seed)
-    model = ZooModel.from_config(model_config(recipe, data)).to(ctx.device)
+    model = ZooModel.from_config(model_config(recipe, data))
+    if hasattr(data, "init_network"):  # e.g. a latent model's frozen autoencoder
+        data.init_network(model.network)
+    model = model.to(ctx.device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     net = model.network
     optimizer = torch.optim.AdamW(net.parameters(), lr=recipe.optim.lr, betas=tuple(recipe.optim.betas),
@@ -189,6 +197,7 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
     if recipe.compile:
         forward = torch.compile(forward)
     obj = recipe.objective
+    noise_shape = tuple(net.latent_shape) if recipe.task == "autoencoder" else None
     denoiser = core.Denoiser(forward, model.schedule, recipe.diffusion.prediction, sigma_data=recipe.diffusion.sigma_data)
     autocast = torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=recipe.precision == "bf16")
     if ctx.main:
@@ -204,12 +213,15 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
         lr = lr_at(step, recipe.optim)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x, t, noise, cond = _step_batch(data, recipe, denoiser, step, ctx.world, ctx.rank)
+        x, t, noise, cond = _step_batch(data, recipe, denoiser, step, ctx.world, ctx.rank, noise_shape)
         x, noise = x.to(ctx.device), noise.to(ctx.device)
         cond = {k: v.to(ctx.device) for k, v in cond.items()}
         with autocast:
-            loss = core.objectives.loss(denoiser, x, t=t, noise=noise, cond=cond, target=obj.target,
-                                        weighting=obj.weighting, norm=obj.norm, min_snr_gamma=obj.min_snr_gamma).mean()
+            if recipe.task == "autoencoder":
+                loss = forward(x, noise).mean()
+            else:
+                loss = core.objectives.loss(denoiser, x, t=t, noise=noise, cond=cond, target=obj.target,
+                                            weighting=obj.weighting, norm=obj.norm, min_snr_gamma=obj.min_snr_gamma).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.optim.grad_clip if recipe.optim.grad_clip > 0

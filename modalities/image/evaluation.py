@@ -1,0 +1,145 @@
+"""The image evaluation suite, protocol ``image-eval/1``, offline on a CPU.
+
+- samples: ``n`` images, labels ``0, 1, ..., K-1, 0, 1, ...`` for class-conditional models, at
+  the model's guidance, sampler and steps; seconds per image and NFE;
+- ``class_accuracy`` and ``fd_local`` (FD (local classifier): the Frechet distance between the
+  samples' and the test set's features in a classifier trained here, never called FID);
+  beside them, the same numbers for ``n`` real training images (the floor at this ``n``);
+- ``memorised_fraction`` and ``nn_distance_median`` against the training set, beside held-out
+  real images' values;
+- ``bits_per_dim``: test NLL of ``nll_n`` uniformly dequantised test images through the core's
+  probability-flow ODE (pixel models only; a latent model's pixel likelihood needs its decoder's
+  density, so it says "not computed");
+- an autoencoder (``task: autoencoder``) is scored on test reconstructions instead: PSNR, L1 and
+  the same classifier numbers.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from zoo import core
+
+from . import metrics
+from .classifier import load_classifier
+from .data import CLASSES, to_model
+
+__all__ = ["PROTOCOL", "evaluate", "preview", "balanced_labels"]
+
+PROTOCOL = "image-eval/1"
+DEFAULT_N = 1000
+DEFAULT_NLL_N = 64
+BATCH = 100
+NLL_TOLERANCE = 1e-4
+
+
+def balanced_labels(n: int, num_classes: int) -> torch.Tensor:
+    """(n,) labels 0, 1, ..., K-1, 0, 1, ...: in a grid of K columns, column k holds class k."""
+    return torch.arange(n) % num_classes
+
+
+def _draw(model, n: int, seed: int, batch: int = BATCH, **options) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+    """n samples in batches, their labels, and how they were made (with wall time)."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = balanced_labels(n, model.num_classes) if model.num_classes else None
+    pieces, info, start = [], None, time.perf_counter()
+    for first in range(0, n, batch):
+        part = None if labels is None else labels[first:first + batch]
+        x, info = model.sample(min(batch, n - first), cond=part, generator=generator, return_info=True, **options)
+        pieces.append(x.float().cpu())
+    seconds = time.perf_counter() - start
+    how = {"seconds_per_image": seconds / n, "threads": torch.get_num_threads(),
+           "device": str(next(model.network.parameters()).device)}
+    if info is not None:
+        how.update(sampler=info.sampler, steps=len(info.ts) - 1, nfe=info.nfe)
+    return torch.cat(pieces), labels, how
+
+
+def _classifier_scores(classifier, images, labels, reference_stats) -> dict:
+    features = metrics.classifier_features(classifier, images)
+    out = {"fd_local": metrics.frechet_distance(*metrics.feature_statistics(features), *reference_stats)}
+    if labels is not None:
+        out["class_accuracy"] = metrics.class_accuracy(classifier, images, labels)
+    return out
+
+
+def _nll(model, test: torch.Tensor, n: int, seed: int) -> dict:
+    if model.is_latent:
+        return {"bits_per_dim": "not computed: a latent model's pixel likelihood needs a density for its decoder"}
+    generator = torch.Generator().manual_seed(seed)
+    images = test[:n]
+    x = to_model(images, torch.rand(images.shape, generator=generator))
+    param = next(model.network.parameters())
+    nats, nfe = [], 0
+    for chunk in x.split(BATCH // 2):
+        logp, info = core.likelihood.log_likelihood(model.denoiser(), chunk.to(param.device, param.dtype),
+                                                    method="hutchinson", rtol=NLL_TOLERANCE, atol=NLL_TOLERANCE,
+                                                    generator=generator, return_info=True)
+        nats.append(logp.cpu())
+        nfe += info["nfe"]
+    bpd = core.likelihood.bits_per_dim(torch.cat(nats), x[0].numel(), offset=7.0)  # 256 bins of width 2/256
+    return {"bits_per_dim": float(bpd.mean()), "bits_per_dim_se": float(bpd.std() / math.sqrt(len(bpd))),
+            "nll_n": len(bpd), "nll_ode_nfe": nfe}
+
+
+@torch.no_grad()
+def evaluate(model, data, *, seed: int = 0, n: int | None = None, steps: int | None = None, sampler: str | None = None,
+             timesteps=None, guidance: float | None = None, nll_n: int | None = None) -> dict:
+    """The ``image-eval/1`` metrics of ``model`` on ``data`` (its ``ImageData``), as a flat dict with
+    a ``real_images`` block of the same metrics for real images."""
+    n = n or DEFAULT_N
+    classifier = load_classifier(data.name)
+    test_images, test_labels = data.images["test"], data.labels["test"]
+    test = to_model(test_images)
+    reference_stats = metrics.feature_statistics(metrics.classifier_features(classifier, test))
+    generator = torch.Generator().manual_seed(seed)
+    train_index = torch.randperm(len(data.labels["train"]), generator=generator)[:n]
+    real = to_model(data.images["train"][train_index])
+    real_labels = data.labels["train"][train_index] if model.num_classes or model.is_autoencoder else None
+    result = {"protocol": PROTOCOL, "n": n, "seed": seed, "data": data.name, "local_metric": True,
+              "classifier_test_accuracy": metrics.class_accuracy(classifier, test, test_labels)}
+    floor = _classifier_scores(classifier, real, real_labels, reference_stats)
+    if model.is_autoencoder:
+        reconstructions = torch.cat([model.reconstruct(chunk) for chunk in test[:n].split(BATCH)])
+        error = reconstructions - test[:n]
+        result.update(psnr=float(10 * torch.log10(4.0 / error.pow(2).mean())), l1=float(error.abs().mean()),
+                      steps=0, sampler=None, **_classifier_scores(classifier, reconstructions, test_labels[:n],
+                                                                  reference_stats))
+        result["real_images"] = floor
+        return result
+    options = {k: v for k, v in (("steps", steps), ("sampler", sampler), ("timesteps", timesteps),
+                                  ("guidance", guidance)) if v is not None}
+    samples, labels, how = _draw(model, n, seed, **options)
+    result.update(how)
+    result["timesteps"] = timesteps if timesteps is not None else model.config.get("sampling", {}).get("timesteps")
+    if model.num_classes:
+        result["guidance"] = guidance if guidance is not None else model.config.get("sampling", {}).get("guidance")
+    result.update(_classifier_scores(classifier, samples, labels, reference_stats))
+    train = to_model(data.images["train"])
+    memory = metrics.memorisation(samples, train, test[:n])
+    result.update(memorised_fraction=memory["memorised_fraction"], nn_distance_median=memory["nn_distance_median"])
+    floor.update(memorised_fraction=memory["reference_memorised_fraction"],
+                 nn_distance_median=memory["reference_nn_distance_median"])
+    result.update(_nll(model, test_images, nll_n or DEFAULT_NLL_N, seed))
+    result["real_images"] = floor
+    return result
+
+
+def preview(model, n: int, *, seed: int = 0) -> tuple[torch.Tensor, dict]:
+    """n samples for cards and ``zoo demo``: a class-conditional model draws class k in column k."""
+    generator = torch.Generator().manual_seed(seed)
+    if model.is_autoencoder:
+        return model.sample(n, generator=generator), {"sampler": "decoder", "steps": 1, "seed": seed,
+                                                      "what": f"{n} decoded draws from the autoencoder's N(0, I) prior "
+                                                              "(an autoencoder of latent diffusion is not a generator)"}
+    labels = balanced_labels(n, model.num_classes) if model.num_classes else None
+    x, info = model.sample(n, cond=labels, generator=generator, return_info=True)
+    settings = {"sampler": info.sampler, "steps": len(info.ts) - 1, "nfe": info.nfe, "seed": seed}
+    if labels is not None:
+        names = CLASSES.get(model.config["data"]["name"], ())
+        guidance = model.config.get("sampling", {}).get("guidance")
+        settings["guidance"] = guidance
+        settings["what"] = (f"{n} samples, class k in column k ({', '.join(names)}), guidance {guidance}")
+    return x, settings

@@ -1,0 +1,73 @@
+"""Writing images: PNG grids (Pillow) and ``.npy`` arrays."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from zoo.files import atomic_write
+
+from .data import to_bytes, to_model
+
+FORMATS = (".png", ".npy")
+MIN_CELL = 64  # small images are enlarged (nearest neighbour) to at least this many pixels
+CLASS_COLUMNS = 10  # default row length when it divides n: balanced labels put class k in column k
+
+
+def grid(x: torch.Tensor, columns: int | None = None, padding: int = 2) -> np.ndarray:
+    """Images (n, C, H, W) in [-1, 1] -> one uint8 array (rows, cols) or (rows, cols, 3), white gaps;
+    ``columns`` images per row (default 10 when that divides n, else a square)."""
+    x = torch.as_tensor(x).detach().cpu()
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f"images must have shape (n, 1 or 3, H, W), got {tuple(x.shape)}")
+    n, c, h, w = x.shape
+    zoom = max(1, math.ceil(MIN_CELL / max(h, w)))
+    cells = to_bytes(x).repeat_interleave(zoom, 2).repeat_interleave(zoom, 3).permute(0, 2, 3, 1).numpy()
+    h, w = h * zoom, w * zoom
+    columns = columns or (CLASS_COLUMNS if n % CLASS_COLUMNS == 0 else math.ceil(math.sqrt(n)))
+    rows = math.ceil(n / columns)
+    canvas = np.full((rows * (h + padding) + padding, columns * (w + padding) + padding, c), 255, dtype=np.uint8)
+    for i, cell in enumerate(cells):
+        top, left = padding + (i // columns) * (h + padding), padding + (i % columns) * (w + padding)
+        canvas[top:top + h, left:left + w] = cell
+    return canvas[..., 0] if c == 1 else canvas
+
+
+def write_samples(x: torch.Tensor, path, *, title: str = "", columns: int | None = None) -> Path:
+    """Write images (n, C, H, W) in [-1, 1] to ``path``: a PNG grid (``columns`` per row, see
+    ``grid``; ``title`` goes in the PNG's text chunk) or the raw float array (``.npy``)."""
+    from PIL import Image, PngImagePlugin
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"cannot write images to {path.name!r}: use one of {FORMATS}")
+    x = torch.as_tensor(x).detach().cpu()
+    if x.ndim != 4:
+        raise ValueError(f"images must have shape (n, C, H, W), got {tuple(x.shape)}")
+    if suffix == ".npy":
+        def save_npy(tmp):
+            with open(tmp, "wb") as handle:
+                np.save(handle, x.float().numpy())
+        return atomic_write(path, save_npy)
+    info = PngImagePlugin.PngInfo()
+    if title:
+        info.add_text("Title", title)
+    image = Image.fromarray(grid(x, columns))
+    return atomic_write(path, lambda tmp: image.save(tmp, format="PNG", pnginfo=info))
+
+
+def read_png(path) -> torch.Tensor:
+    """A PNG as a (C, H, W) float tensor in [-1, 1] (bin centres); C is 1 for grey, 3 for colour."""
+    from PIL import Image
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist")
+    with Image.open(path) as image:
+        array = np.asarray(image.convert("L" if image.mode in ("L", "1", "I", "P") else "RGB"))
+    pixels = torch.from_numpy(array.copy())
+    pixels = pixels[None] if pixels.ndim == 2 else pixels.permute(2, 0, 1)
+    return to_model(pixels)

@@ -1,0 +1,90 @@
+"""ImageModel: the ZooModel of the image modality.
+
+``sample(n, cond=labels, guidance=w)`` takes class labels as an integer tensor (n,) (or one int)
+and returns images (n, C, H, W) in [-1, 1]: a pixel model's samples clamped to that range, a
+latent model's samples decoded by its autoencoder.  A model trained with ``task: autoencoder``
+(``image/vae``) samples by decoding standard-normal latents and adds ``reconstruct``.
+"""
+from __future__ import annotations
+
+import torch
+
+from zoo.core.samplers import SampleInfo
+from zoo.model import ZooModel
+
+__all__ = ["ImageModel"]
+
+
+class ImageModel(ZooModel):
+    @property
+    def num_classes(self) -> int:
+        """Classes of a class-conditional model (its null class is this index); 0 if unconditional."""
+        return int(self.config.get("null_cond", {}).get("label", 0))
+
+    @property
+    def is_autoencoder(self) -> bool:
+        return self.config.get("task") == "autoencoder"
+
+    @property
+    def is_latent(self) -> bool:
+        return hasattr(self.network, "decode") and not self.is_autoencoder
+
+    @property
+    def image_shape(self) -> tuple:
+        """(C, H, W) of the images this model makes (for a latent model not its sample_shape)."""
+        if self.is_latent:
+            vae = self.network.autoencoder
+            return (vae.in_channels, vae.resolution, vae.resolution)
+        return self.sample_shape
+
+    def labels(self, cond, n: int) -> torch.Tensor | None:
+        """``cond`` (an int, an integer tensor (n,), or ``{"label": ...}``) as a checked (n,) int64 tensor."""
+        if cond is None:
+            return None
+        if isinstance(cond, dict):
+            if set(cond) != {"label"}:
+                raise ValueError(f"an image model's condition is {{'label': (n,) ints}}, got keys {sorted(cond)}")
+            cond = cond["label"]
+        if not self.num_classes:
+            raise ValueError(f"{self.name} is unconditional: it takes no class labels")
+        labels = torch.as_tensor(cond)
+        if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+            raise ValueError(f"class labels must be integers, got dtype {labels.dtype}")
+        labels = labels.long().expand(n) if labels.ndim == 0 else labels.long()
+        if labels.shape != (n,):
+            raise ValueError(f"class labels must have shape ({n},) for n={n}, got {tuple(labels.shape)}")
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(f"class labels must lie in 0..{self.num_classes - 1}, got {labels.min()}..{labels.max()}")
+        return labels
+
+    @torch.no_grad()
+    def sample(self, n: int = 16, *, cond=None, guidance: float | None = None, generator: torch.Generator | None = None,
+               return_info: bool = False, **options):
+        """n images (n, C, H, W) in [-1, 1]; ``cond``: class labels (n,) or one int, ``guidance``:
+        classifier-free guidance scale (default: the model's); ``options`` as for ``ZooModel.sample``."""
+        if self.is_autoencoder:
+            if cond is not None or guidance is not None:
+                raise ValueError(f"{self.name} is an autoencoder: it samples from its prior, without labels or guidance")
+            param = next(self.network.parameters())
+            z = torch.randn((n, *self.network.latent_shape), generator=generator).to(param.device, param.dtype)
+            images = self.network.decode(z).clamp(-1, 1)
+            info = SampleInfo(sampler="decoder", nfe=1, ts=torch.tensor([1.0, 0.0]), options={})
+            return (images, info) if return_info else images
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        labels = self.labels(cond, n)
+        if labels is not None:
+            labels = labels.to(next(self.network.parameters()).device)
+        out = super().sample(n, cond=None if labels is None else {"label": labels}, guidance=guidance,
+                             generator=generator, return_info=return_info, **options)
+        x, info = out if return_info else (out, None)
+        images = (self.network.decode(x) if self.is_latent else x).clamp(-1, 1)
+        return (images, info) if return_info else images
+
+    @torch.no_grad()
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        """An autoencoder's reconstruction (B, C, H, W) of images (B, C, H, W) in [-1, 1] (from the latent mean)."""
+        network = self.network.autoencoder if self.is_latent else self.network
+        if not hasattr(network, "encode"):
+            raise ValueError(f"{self.name} has no autoencoder to reconstruct with")
+        return network.decode(network.encode(images)[0]).clamp(-1, 1)

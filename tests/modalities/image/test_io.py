@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from modalities.image import io
+from modalities.image.data import to_model
+
+
+def test_png_grid_round_trips_the_bytes(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (6, 1, 8, 8), generator=g, dtype=torch.uint8)
+    path = io.write_samples(to_model(pixels), tmp_path / "grid.png", title="six", columns=3)
+    zoom = io.MIN_CELL // 8
+    grid = io.read_png(path)
+    cell, pad = 8 * zoom, 2
+    assert grid.shape == (1, 2 * (cell + pad) + pad, 3 * (cell + pad) + pad)
+    for i in range(6):
+        top, left = pad + (i // 3) * (cell + pad), pad + (i % 3) * (cell + pad)
+        cell_pixels = grid[:, top:top + cell:zoom, left:left + cell:zoom]
+        assert torch.allclose(cell_pixels, to_model(pixels[i]))
+    assert Image.open(path).text["Title"] == "six"
+
+
+def test_colour_grid_and_npy(tmp_path):
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    assert io.read_png(io.write_samples(x, tmp_path / "c.png")).shape[0] == 3
+    np.testing.assert_array_equal(np.load(io.write_samples(x, tmp_path / "c.npy")), x.numpy())
+
+
+def test_bad_input_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"\(n, 1 or 3, H, W\), got \(4, 2, 8, 8\)"):
+        io.write_samples(torch.zeros(4, 2, 8, 8), tmp_path / "x.png")
+    with pytest.raises(ValueError, match="use one of"):
+        io.write_samples(torch.zeros(4, 1, 8, 8), tmp_path / "x.jpg")
+    with pytest.raises(ValueError, match="does not exist"):
+        io.read_png(tmp_path / "nothing.png")
