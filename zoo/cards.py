@@ -133,7 +133,8 @@ def _training_section(folder: Path, config: dict, parameters: int) -> str:
     if recipe is not None:
         optim, objective = recipe.get("optim", {}), recipe.get("objective", {})
         lines.append(f"- Recipe: [training/recipe.yaml](training/recipe.yaml); "
-                     f"`zoo train recipes/{recipe['modality']}/{recipe['name']}.yaml` reproduces it.")
+                     f"`zoo train recipes/{recipe['modality']}/{recipe['name']}.yaml"
+                     f"{' preset=' + recipe['preset'] if recipe.get('preset') else ''}` reproduces it.")
         lines.append(f"- Optimisation: AdamW, lr {optim.get('lr')} ({optim.get('lr_schedule')} after "
                      f"{optim.get('warmup_steps')} warm-up steps), batch {optim.get('batch_size')}, "
                      f"{optim.get('steps')} steps, gradient clip {optim.get('grad_clip')}, EMA decay "
@@ -155,7 +156,8 @@ def _metrics_section(metrics: dict | None, facts: dict, load_name: str) -> str:
     if not metrics:
         return f"No metrics measured yet: `zoo eval {load_name} --save` measures and stores them."
     described = facts.get("metrics", {})
-    settings = ("n", "steps", "nfe", "seed", "batch", "seconds_of_audio")  # said in the protocol line, not the table
+    # said in the protocol line, not the table
+    settings = ("n", "steps", "nfe", "seed", "batch", "seconds_of_audio", "guidance", "threads")
     keys = [k for k in described if k in metrics] + sorted(
         k for k, v in metrics.items() if k not in described and isinstance(v, (int, float)) and not isinstance(v, bool)
         and k not in settings
@@ -163,6 +165,8 @@ def _metrics_section(metrics: dict | None, facts: dict, load_name: str) -> str:
     peers = [k for k, v in metrics.items() if isinstance(v, dict) and any(m in v for m in keys)]  # e.g. griffin_lim_64
 
     def cell(value) -> str:
+        if isinstance(value, str):  # e.g. "not computed: <why>"
+            return value
         return f"{value:.4g}" if isinstance(value, (int, float)) else "–"
     rows = [f"| `{k}` | {cell(metrics[k])} | " + "".join(f"{cell(metrics[p].get(k))} | " for p in peers) +
             f"{described.get(k, ('', True))[0]} |" for k in keys]
@@ -171,12 +175,18 @@ def _metrics_section(metrics: dict | None, facts: dict, load_name: str) -> str:
         command += f" --sampler {metrics['sampler']}"
     if metrics.get("timesteps"):
         command += f" --timesteps {metrics['timesteps']}"
-    nfe = f" ({metrics['nfe']} network evaluations)" if metrics.get("nfe") else ""
+    if metrics.get("guidance") is not None:
+        command += f" --guidance {metrics['guidance']:g}"
+    nfe = f" ({metrics['nfe']} network evaluations" if metrics.get("nfe") else ""
+    if nfe:
+        nfe += ", each of a doubled batch: conditional and unconditional)" if metrics.get("guidance") else ")"
     placement = f", timesteps `{metrics['timesteps']}`" if metrics.get("timesteps") else ""
     audio = f", {metrics['seconds_of_audio']} s of audio" if metrics.get("seconds_of_audio") else ""
+    guidance = f", classifier-free guidance {metrics['guidance']:g}" if metrics.get("guidance") is not None else ""
+    timed = f"; timed on {metrics['device']} with {metrics['threads']} thread(s)" if metrics.get("threads") else ""
     return "\n".join([
         f"Protocol `{metrics['protocol']}`: {metrics['n']} samples{audio}, sampler `{metrics.get('sampler')}`, "
-        f"{metrics['steps']} steps{nfe}{placement}, seed {metrics['seed']}.", "",
+        f"{metrics['steps']} steps{nfe}{placement}{guidance}, seed {metrics['seed']}{timed}.", "",
         "| metric | value | " + "".join(f"{p} | " for p in peers) + "what it measures |",
         "|---|---|" + "---|" * len(peers) + "---|", *rows, "",
         f"Reproduce: `{command}`"])
@@ -187,8 +197,12 @@ def _sampling_section(config: dict, metrics: dict | None) -> str:
     sampler, steps = sampling.get("sampler", "unipc"), sampling.get("steps", 20)
     nfe = metrics.get("nfe") if metrics and metrics.get("sampler") == sampler and metrics.get("steps") == steps else None
     placement = sampling.get("timesteps") or "the sampler's default placement"
+    extras = "".join([f"; classifier-free guidance {sampling['guidance']:g} when given a condition"
+                      if sampling.get("guidance") is not None else "",
+                      f"; x0 clipped to [{sampling['clip_x0'][0]:g}, {sampling['clip_x0'][1]:g}] at every step "
+                      f"(static thresholding)" if sampling.get("clip_x0") else ""])
     return (f"Sampler `{sampler}`, {steps} steps" + (f" ({nfe} network evaluations)" if nfe else "") +
-            f", timesteps: {placement}.  Any sampler of `zoo samplers` works: "
+            f", timesteps: {placement}{extras}.  Any sampler of `zoo samplers` works: "
             f"`model.sample(n, sampler=\"dpmpp_2m\", steps=10)`.")
 
 
@@ -245,7 +259,8 @@ def render(folder, *, load_name: str | None = None, existing: str | None = None)
     body = string.Template(TEMPLATE.read_text()).substitute(
         title=title, load_name=load_name, example=facts["example"],
         preview=_preview_suffix(config["modality"]),
-        summary=(f"`{title}` is a {config['modality']} diffusion model from diffusion-zoo: architecture "
+        summary=(f"`{title}` is {'an' if config['modality'][0] in 'aeiou' else 'a'} {config['modality']} diffusion model "
+                 f"from diffusion-zoo: architecture "
                  f"`{config['architecture']}` with {parameters:,} parameters, trained on `{data_name}` "
                  f"with {config['prediction']} prediction on a {config['schedule']['name']} noise schedule.  "
                  f"By default it samples with `{sampling.get('sampler', 'unipc')}` in {sampling.get('steps', 20)} steps."),

@@ -91,12 +91,14 @@ class ZooModel(nn.Module):
     @torch.no_grad()
     def sample(self, n: int = 16, *, steps: int | None = None, sampler: str | None = None, timesteps=None,
                guidance: float | None = None, cond: dict | None = None, generator: torch.Generator | None = None,
-               x_T: torch.Tensor | None = None, callback=None, return_info: bool = False, **options):
+               x_T: torch.Tensor | None = None, callback=None, return_info: bool = False, clip_x0=None, **options):
         """Draw ``n`` samples of shape (n, *sample_shape) with the model's sampling defaults.
 
         guidance: classifier-free guidance scale for conditional models (uses ``cond`` and the
         null condition of the config's ``null_cond``; default: the config's ``sampling.guidance``
-        when ``cond`` is given)."""
+        when ``cond`` is given).
+        clip_x0: ``(low, high)`` static thresholding of the x0 prediction at every step, ``False``
+        for none; default: the config's ``sampling.clip_x0``."""
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         defaults = self.config.get("sampling", {})
@@ -111,6 +113,9 @@ class ZooModel(nn.Module):
                 raise ValueError(f"{self.name} has no null condition in its config, so it cannot use guidance")
             uncond = {k: torch.full_like(v, null[k]) for k, v in cond.items()}
             den, cond = core.guidance.ClassifierFree(den, guidance, cond, uncond), None
+        clip_x0 = defaults.get("clip_x0") if clip_x0 is None else clip_x0
+        if clip_x0:
+            den = core.guidance.Threshold(den, *clip_x0)
         if x_T is None:
             x_T = self.noise(n, generator)
         was_training = self.training

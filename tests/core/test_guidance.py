@@ -4,7 +4,7 @@ import torch
 from tests.helpers import gen, noise, oracle
 from zoo import core
 from zoo.core import schedules
-from zoo.core.guidance import ClassifierFree, ClassifierGuidance, Inpaint
+from zoo.core.guidance import ClassifierFree, ClassifierGuidance, Inpaint, Threshold
 
 F64 = torch.float64
 SCHED = schedules.DDPM()
@@ -98,3 +98,18 @@ def test_guidance_input_errors(ring):
         Inpaint(den, torch.zeros(4, 2), torch.ones(3))
     with pytest.raises(ValueError, match="known part has shape"):
         Inpaint(den, torch.zeros(4, 2, dtype=F64), torch.ones(2, dtype=F64))(noise(3), 0.5)
+
+
+def test_threshold_clips_x0_keeps_x_consistent_and_leaves_in_range_predictions_alone(ring):
+    den = oracle(ring, SCHED)  # the unit-circle ring: near the data its x0 predictions leave [-0.5, 0.5]
+    x = noise(64, seed=3)
+    for t in (0.3, 0.05):
+        plain, clipped = den(x, t), Threshold(den, -0.5, 0.5)(x, t)
+        assert plain.x0.abs().max() > 0.5 and clipped.x0.abs().max() <= 0.5
+        torch.testing.assert_close(clipped.x0, plain.x0.clamp(-0.5, 0.5))
+        alpha, sigma = SCHED.alpha_sigma(torch.tensor(t, dtype=F64))
+        torch.testing.assert_close(alpha * clipped.x0 + sigma * clipped.eps, x)  # the state is unchanged
+        wide = Threshold(den, -100.0, 100.0)(x, t)
+        torch.testing.assert_close(wide.eps, plain.eps)
+    with pytest.raises(ValueError, match="low < high"):
+        Threshold(den, 1.0, -1.0)

@@ -28,6 +28,8 @@ def test_preset_sits_between_recipe_and_overrides():
     (["diffusion.schedule.name=Cosine"], "unknown schedule 'Cosine'"),
     (["sampling.sampler=dpm++"], "unknown sampler"),
     (["preset=huge"], "unknown preset 'huge'"),
+    (["sampling.clip_x0=[1.0,-1.0]"], r"sampling.clip_x0 must be \[low, high\] with low < high"),
+    (["task=segmentation"], "task = 'segmentation' is not one of"),
     (["optim.steps=0"], "optim.steps must be >= 1"),
     (["ema.decay=1.0"], "ema.decay"),
     (["seed"], "key=value"),

@@ -6,6 +6,8 @@
 - :class:`ClassifierGuidance` (Dhariwal & Nichol 2021): ``score + w grad log p(y | x_t)``.
 - :class:`Inpaint`: a known part of the data is held exact (replacement in the ``x0`` prediction),
   for point-cloud completion and motif scaffolding.
+- :class:`Threshold`: static thresholding, ``x0`` clipped to the data's range (Ho et al. 2020;
+  Saharia et al. 2022), for pixels in [-1, 1].
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import torch
 
 from .parameterization import DenoiserWrapper, Prediction
 
-__all__ = ["ClassifierFree", "ClassifierGuidance", "Inpaint"]
+__all__ = ["ClassifierFree", "ClassifierGuidance", "Inpaint", "Threshold"]
 
 
 def _std(x: torch.Tensor) -> torch.Tensor:
@@ -131,3 +133,22 @@ class Inpaint(DenoiserWrapper):
         t = _t_value(t)
         pred = self.base(x, t, **cond)
         return pred.with_x0(torch.lerp(pred.x0, self.known.to(x.device, x.dtype), self.mask.to(x.device, x.dtype)))
+
+
+class Threshold(DenoiserWrapper):
+    """Static thresholding: ``x0 <- clamp(x0, low, high)``, the noise estimate following from ``x``.
+
+    Early in sampling ``x0 = (x - sigma eps) / alpha`` multiplies the network's error by
+    ``sigma / alpha``; with guidance scales above one, pixels overshoot the data range and the
+    trajectory cannot recover.  Clipping to the range the data are known to occupy keeps it there.
+    """
+
+    def __init__(self, base, low: float = -1.0, high: float = 1.0):
+        super().__init__(base)
+        if not low < high:
+            raise ValueError(f"threshold needs low < high, got [{low}, {high}]")
+        self.low, self.high = float(low), float(high)
+
+    def __call__(self, x, t, **cond) -> Prediction:
+        pred = self.base(x, _t_value(t), **cond)
+        return pred.with_x0(pred.x0.clamp(self.low, self.high))

@@ -77,6 +77,7 @@ class SamplingConfig:
     steps: int = 20
     timesteps: Optional[str] = None
     guidance: Optional[float] = None  # classifier-free guidance scale of conditional models' samples
+    clip_x0: Optional[List[float]] = None  # [low, high]: static thresholding of x0 while sampling (pixels: [-1, 1])
     n: int = 1000  # samples in each dump
 
 
@@ -190,6 +191,9 @@ def validate(cfg: DictConfig, where: str = "recipe") -> None:
     for key in ("optim.warmup_steps", "log.sample_every"):
         if _get(cfg, key) < 0:
             raise ValueError(f"{where}: {key} must be >= 0, got {_get(cfg, key)}")
+    clip = cfg.sampling.clip_x0
+    if clip is not None and (len(clip) != 2 or not clip[0] < clip[1]):
+        raise ValueError(f"{where}: sampling.clip_x0 must be [low, high] with low < high, got {list(clip)}")
     if not 0.0 <= cfg.ema.decay < 1.0:
         raise ValueError(f"{where}: ema.decay must lie in [0, 1), got {cfg.ema.decay}")
     if not cfg.optim.lr > 0:

@@ -31,8 +31,8 @@ from .config import to_yaml
 __all__ = ["train", "lr_at", "model_config"]
 
 CHECKPOINT = "checkpoint.safetensors"
-# keys a resumed run may change: how long it runs and how it reports
-RESUMABLE_CHANGES = ("optim.steps", "log.", "device", "compile")
+# keys a resumed run may change: how long it runs, how it reports and how its samples are drawn
+RESUMABLE_CHANGES = ("optim.steps", "log.", "device", "compile", "sampling.")
 
 
 def lr_at(step: int, optim) -> float:
@@ -61,7 +61,8 @@ def model_config(recipe, data) -> dict:
         "sigma_data": recipe.diffusion.sigma_data,
         "sample_shape": list(data.sample_shape),
         "sampling": {"sampler": recipe.sampling.sampler, "steps": recipe.sampling.steps,
-                     "timesteps": recipe.sampling.timesteps, "guidance": recipe.sampling.guidance},
+                     "timesteps": recipe.sampling.timesteps, "guidance": recipe.sampling.guidance,
+                     "clip_x0": None if recipe.sampling.clip_x0 is None else list(recipe.sampling.clip_x0)},
         "data": data.config(),
         **(data.model_config() if hasattr(data, "model_config") else {}),  # e.g. an audio front end
     }

@@ -57,3 +57,20 @@ def test_preview_puts_class_k_in_column_k(model):
     x, settings = evaluation.preview(model, 20, seed=0)
     assert x.shape == (20, 1, 8, 8) and settings["guidance"] == 2.0 and "class k in column k" in settings["what"]
     assert evaluation.balanced_labels(12, 10).tolist() == list(range(10)) + [0, 1]
+
+
+def test_a_latent_model_reports_its_autoencoder_and_no_pixel_likelihood(digits):
+    vae = {"in_channels": 1, "resolution": 8, "channels": 8, "channel_mult": [1, 2], "num_res_blocks": 1}
+    network = {"backbone": "image/dit", "autoencoder": vae,
+               "backbone_params": {"in_channels": 4, "resolution": 4, "patch_size": 1, "hidden": 16, "depth": 1,
+                                   "heads": 2, "num_classes": 10}}
+    torch.manual_seed(0)
+    model = ZooModel.from_config({
+        "name": "image/latent-test", "modality": "image", "architecture": "image/latent", "network": network,
+        "schedule": {"name": "DDPM"}, "prediction": "eps", "sample_shape": [4, 4, 4],
+        "sampling": {"sampler": "dpmpp_2m", "steps": 2, "guidance": 2.0}, "data": {"name": "digits"},
+        "null_cond": {"label": 10}}).eval()
+    result = evaluation.evaluate(model, digits, n=20)
+    assert result["bits_per_dim"].startswith("not computed")
+    ae = result["autoencoder_reconstructions"]
+    assert set(ae) == {"psnr", "l1", "fd_local", "class_accuracy"} and ae["psnr"] < 20  # an untrained autoencoder

@@ -56,6 +56,18 @@ def test_sample_takes_integer_labels_and_returns_clamped_images(model):
     assert unguided.shape == (6, 1, 8, 8)
 
 
+def test_static_thresholding_is_a_sampling_default_that_can_be_switched_off(model):
+    g = lambda: torch.Generator().manual_seed(2)  # noqa: E731
+    labels = torch.arange(6)
+    plain = model.sample(6, cond=labels, generator=g())
+    clipped = ZooModel.from_config({**model.config, "sampling": {**model.config["sampling"], "clip_x0": [-1.0, 1.0]}})
+    clipped.load_state_dict(model.state_dict())
+    assert torch.equal(clipped.sample(6, cond=labels, generator=g(), clip_x0=False), plain)
+    assert not torch.equal(clipped.sample(6, cond=labels, generator=g()), plain)
+    assert torch.equal(clipped.sample(6, cond=labels, generator=g()), model.sample(6, cond=labels, generator=g(),
+                                                                                   clip_x0=(-1.0, 1.0)))
+
+
 @pytest.mark.parametrize("cond, message", [
     (torch.tensor([0.5, 1.0]), "must be integers"),
     (torch.tensor([0, 10]), r"0\.\.9, got 0\.\.10"),
