@@ -15,6 +15,7 @@ for _name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_ASSETS_CACHE", "HF_XE
     os.environ.pop(_name, None)
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from tests.hub_server import HubServer  # noqa: E402
 from zoo import core  # noqa: E402
@@ -37,3 +38,14 @@ def hub():
     """A fresh in-memory Hub on 127.0.0.1: pass `endpoint=hub.url`; `hub.requests` lists what it was asked."""
     with HubServer() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op torch thread for a module (``pytestmark = pytest.mark.usefixtures("one_thread")``):
+    many small FFTs, matrix products or convolutions, where on a busy 2-core machine threads spin
+    against other processes and cost more than they save."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

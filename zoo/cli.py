@@ -285,8 +285,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("data", help="prepare training data from local sources", description=_data.__doc__)
     p.add_argument("action", choices=["prepare"])
-    p.add_argument("modality", help="e.g. audio")
-    p.add_argument("--source", required=True, help="e.g. tuxpaint or digits (audio)")
+    p.add_argument("modality", help="e.g. audio or image")
+    p.add_argument("--source", required=True, help="audio: tuxpaint, digits; image: fashion, mnist, digits")
     p.add_argument("--out", help="output file (default: the modality's, under .data/)")
     p.add_argument("options", nargs="*", help="key=value options of the source, e.g. minutes=20")
     p.set_defaults(run=_data)

@@ -13,14 +13,7 @@ T = 256 * 130  # 1.5 s
 t = torch.arange(T, dtype=torch.float64) / SR
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Griffin-Lim is hundreds of small FFTs: on a busy 2-core machine, intra-op threads spin
-    # against other processes and cost 10-100x the work itself.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # Griffin-Lim is hundreds of small FFTs
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,7 @@ from modalities.image.metrics import class_accuracy, classifier_features
 TARGETS = {"fashion": 0.90, "mnist": 0.97, "digits": 0.95}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("source", sorted(TARGETS))

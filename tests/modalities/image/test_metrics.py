@@ -8,13 +8,7 @@ from tests.helpers import gen
 F64 = torch.float64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # many small matrix products: on a busy 2-core machine intra-op threads cost more than they save
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_spd(d, seed, scale=1.0):
