@@ -9,10 +9,11 @@ from zoo.files import read_yaml
 TOY2D = ["toy2d/checkerboard", "toy2d/moons", "toy2d/ring8", "toy2d/swissroll"]
 AUDIO = ["audio/diffwave", "audio/diffwave-digits"]
 IMAGE = ["image/fashion", "image/fashion-dit", "image/fashion-ldm", "image/mnist"]
+POINTCLOUD = ["pointcloud/furniture", "pointcloud/shapes"]
 SECTIONS = ["summary", "intended_use", "usage", "samples", "data", "training", "sampling", "metrics", "limitations"]
 
 
-@pytest.mark.parametrize("name", TOY2D + AUDIO + IMAGE)
+@pytest.mark.parametrize("name", TOY2D + AUDIO + IMAGE + POINTCLOUD)
 def test_released_cards_are_up_to_date_and_complete(name):
     folder = hub.MODEL_CARDS / name
     card = (folder / "README.md").read_text()
@@ -42,6 +43,18 @@ def test_audio_cards_say_they_are_cpu_trained(name):
     card = (hub.MODEL_CARDS / name / "README.md").read_text()
     assert "CPU-trained, not the final checkpoint" in card
     assert ("real_time_factor" in card) == (name == "audio/diffwave")  # the vocoder's speed is measured
+
+
+@pytest.mark.parametrize("name", POINTCLOUD)
+def test_pointcloud_cards_say_where_and_how_long_they_trained_and_give_the_protocol(name):
+    folder = hub.MODEL_CARDS / name
+    card = (folder / "README.md").read_text()
+    run = json.loads((folder / "training" / "run.json").read_text())
+    assert "H100" in run["hardware"] and "time limit" in run["stopped"]
+    assert "CPU-trained" not in card and run["hardware"] in card
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["points"] == 2048 and metrics["normalization"] == "unit_sphere"
+    assert "2048 points, normalisation `unit_sphere`" in card and "approximate" in card
 
 
 @pytest.mark.parametrize("name", TOY2D)

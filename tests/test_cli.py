@@ -179,3 +179,25 @@ def test_sample_a_class_with_guidance_to_a_png_grid(tmp_path, capsys):
     assert "class labels must lie in 0..9, got 12..12" in capsys.readouterr().err
     assert cli.main(["sample", "toy2d/ring8", "--class", "1", "-n", "2", "-o", str(tmp_path / "p.png")]) == 2
     assert "--class needs a class-conditional model" in capsys.readouterr().err
+
+
+def test_sample_a_point_cloud_class_by_name_to_ply_and_prepare_furniture(tmp_path, capsys):
+    import trimesh
+
+    from tests.modalities.pointcloud.test_data import write_library
+    from zoo.train import load_recipe, train
+
+    train(load_recipe("recipes/pointcloud/shapes.yaml", ["preset=smoke"]), tmp_path / "run")
+    folder = str(tmp_path / "run" / "model")
+    assert cli.main(["sample", folder, "--class", "torus", "-n", "1", "--steps", "2", "-o", str(tmp_path / "t.ply")]) == 0
+    assert len(trimesh.load(tmp_path / "t.ply").vertices) == 64  # the smoke preset's N
+    assert cli.main(["sample", folder, "--class", "teapot", "-o", str(tmp_path / "t.ply")]) == 2
+    assert "unknown class 'teapot'" in capsys.readouterr().err
+    assert cli.main(["sample", folder, "-o", str(tmp_path / "t.wav")]) == 2
+    assert ".ply" in capsys.readouterr().err
+    write_library(tmp_path / "lib.sh3f", 10)
+    out = tmp_path / "furniture.npz"
+    assert cli.main(["data", "prepare", "pointcloud", "--source", "furniture", "--out", str(out),
+                     f"directory={tmp_path}"]) == 0
+    from modalities.pointcloud.data import load_arrays
+    assert len(load_arrays("furniture", str(out))["train_points"]) == 9

@@ -132,12 +132,16 @@ def _training_section(folder: Path, config: dict, parameters: int) -> str:
     lines.append(f"- Diffusion: {schedule.pop('name')} schedule ({_inline(schedule)}), {config['prediction']} prediction.")
     if recipe is not None:
         optim, objective = recipe.get("optim", {}), recipe.get("objective", {})
+        limit = f" optim.max_minutes={optim['max_minutes']:g}" if optim.get("max_minutes") else ""
+        stopped = (f" planned, stopped after {run['steps']} by the time limit (optim.max_minutes = "
+                   f"{optim.get('max_minutes'):g})" if run is not None and run.get("stopped") else "")
         lines.append(f"- Recipe: [training/recipe.yaml](training/recipe.yaml); "
                      f"`zoo train recipes/{recipe['modality']}/{recipe['name']}.yaml"
-                     f"{' preset=' + recipe['preset'] if recipe.get('preset') else ''}` reproduces it.")
+                     f"{' preset=' + recipe['preset'] if recipe.get('preset') else ''}"
+                     f"{limit}` reproduces it.")
         lines.append(f"- Optimisation: AdamW, lr {optim.get('lr')} ({optim.get('lr_schedule')} after "
                      f"{optim.get('warmup_steps')} warm-up steps), batch {optim.get('batch_size')}, "
-                     f"{optim.get('steps')} steps, gradient clip {optim.get('grad_clip')}, EMA decay "
+                     f"{optim.get('steps')} steps{stopped}, gradient clip {optim.get('grad_clip')}, EMA decay "
                      f"{recipe.get('ema', {}).get('decay')}, {recipe.get('precision', 'fp32')}; loss weighting "
                      f"{objective.get('weighting', 'uniform')}, time sampling {objective.get('time_sampling', 'uniform')}.")
         if recipe.get("notes"):
@@ -157,7 +161,7 @@ def _metrics_section(metrics: dict | None, facts: dict, load_name: str) -> str:
         return f"No metrics measured yet: `zoo eval {load_name} --save` measures and stores them."
     described = facts.get("metrics", {})
     # said in the protocol line, not the table
-    settings = ("n", "steps", "nfe", "seed", "batch", "seconds_of_audio", "guidance", "threads")
+    settings = ("n", "steps", "nfe", "seed", "batch", "seconds_of_audio", "guidance", "threads", "points")
     keys = [k for k in described if k in metrics] + sorted(
         k for k, v in metrics.items() if k not in described and isinstance(v, (int, float)) and not isinstance(v, bool)
         and k not in settings
@@ -177,11 +181,15 @@ def _metrics_section(metrics: dict | None, facts: dict, load_name: str) -> str:
         command += f" --timesteps {metrics['timesteps']}"
     if metrics.get("guidance") is not None:
         command += f" --guidance {metrics['guidance']:g}"
+    if "GPU" in str(metrics.get("device", "")):
+        command += " --device cuda"
     nfe = f" ({metrics['nfe']} network evaluations" if metrics.get("nfe") else ""
     if nfe:
         nfe += ", each of a doubled batch: conditional and unconditional)" if metrics.get("guidance") else ")"
     placement = f", timesteps `{metrics['timesteps']}`" if metrics.get("timesteps") else ""
     audio = f", {metrics['seconds_of_audio']} s of audio" if metrics.get("seconds_of_audio") else ""
+    if metrics.get("points"):  # point clouds: N and the normalisation every number depends on
+        audio += f" of {metrics['points']} points, normalisation `{metrics.get('normalization')}`"
     guidance = f", classifier-free guidance {metrics['guidance']:g}" if metrics.get("guidance") is not None else ""
     timed = f"; timed on {metrics['device']} with {metrics['threads']} thread(s)" if metrics.get("threads") else ""
     return "\n".join([
@@ -262,7 +270,8 @@ def render(folder, *, load_name: str | None = None, existing: str | None = None)
         summary=(f"`{title}` is {'an' if config['modality'][0] in 'aeiou' else 'a'} {config['modality']} diffusion model "
                  f"from diffusion-zoo: architecture "
                  f"`{config['architecture']}` with {parameters:,} parameters, trained on `{data_name}` "
-                 f"with {config['prediction']} prediction on a {config['schedule']['name']} noise schedule.  "
+                 f"with {config['prediction']} prediction on {'an' if config['schedule']['name'][0] in 'AEIOU' else 'a'} "
+                 f"{config['schedule']['name']} noise schedule.  "
                  f"By default it samples with `{sampling.get('sampler', 'unipc')}` in {sampling.get('steps', 20)} steps."),
         intended_use=facts["intended_use"], samples=_samples_section(folder), data=facts["data"],
         data_license=facts["data_license"], training=_training_section(folder, config, parameters),

@@ -67,9 +67,16 @@ def _hub_options(args: argparse.Namespace) -> dict:
 
 
 def _load(args: argparse.Namespace):
+    import torch
+
     from zoo import hub
 
-    return hub.load(args.model, **_hub_options(args))
+    device = getattr(args, "device", None) or "cpu"
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: no CUDA device is available here")
+    return hub.load(args.model, device=device, **_hub_options(args))
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -242,6 +249,7 @@ def _loading_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", help="Hugging Face cache folder (default: HF_HOME's)")
     p.add_argument("--endpoint", help="Hub endpoint (default: HF_ENDPOINT or huggingface.co)")
     p.add_argument("--token", help="Hub token (default: the one huggingface_hub finds)")
+    p.add_argument("--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:N or auto")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -278,7 +286,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-wav", help="a vocoder resynthesizes this recording (WAV, FLAC, OGG; any rate)")
     p.add_argument("--mel", help="a vocoder vocodes this log-mel (.npy, (n_mels, frames), the model's front end)")
     p.add_argument("--seconds", type=float, help="length of each unconditional audio sample")
-    p.add_argument("--class", dest="label", type=int, help="class index of every sample (class-conditional models)")
+    p.add_argument("--class", dest="label", help="class of every sample, a name or an index (class-conditional models)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
     p.add_argument("-o", "--out", required=True, help="output file; its extension picks the format")
     p.set_defaults(run=_sample)
@@ -315,6 +323,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true", help="create the repo private")
     p.add_argument("--endpoint", help="Hub endpoint (default: HF_ENDPOINT or huggingface.co)")
     p.add_argument("--token", help="Hub token (default: the one huggingface_hub finds)")
+    p.add_argument("--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:N or auto")
     p.add_argument("--dry-run", action="store_true", help="check the folder and show what would be uploaded; no network")
     p.set_defaults(run=_publish)
 

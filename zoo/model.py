@@ -77,6 +77,50 @@ class ZooModel(nn.Module):
             raise ValueError(f"batch['x'] has shape {tuple(x.shape)}; {self.name} takes (B, *{self.sample_shape})")
         return core.objectives.loss(self.denoiser(), x, cond=cond, **objective)
 
+    @property
+    def num_classes(self) -> int:
+        """Classes of a class-conditional model (its null class is this index); 0 if unconditional."""
+        return int(self.config.get("null_cond", {}).get("label", 0))
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Names of a class-conditional model's classes (the config's ``class_names``), else ()."""
+        return tuple(self.config.get("class_names") or ())
+
+    def labels(self, cond, n: int) -> torch.Tensor | None:
+        """``cond`` (an int or class name, a sequence of them, an integer tensor (n,), or
+        ``{"label": ...}``) as a checked (n,) int64 tensor; None stays None."""
+        if cond is None:
+            return None
+        if isinstance(cond, dict):
+            if set(cond) != {"label"}:
+                raise ValueError(f"a class-conditional model's condition is {{'label': (n,) ints}}, got keys {sorted(cond)}")
+            cond = cond["label"]
+        if not self.num_classes:
+            raise ValueError(f"{self.name} is unconditional: it takes no class labels")
+        if isinstance(cond, str):
+            cond = self.class_index(cond)
+        elif isinstance(cond, (list, tuple)):
+            cond = [self.class_index(c) if isinstance(c, str) else c for c in cond]
+        labels = torch.as_tensor(cond)
+        if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+            raise ValueError(f"class labels must be integers, got dtype {labels.dtype}")
+        labels = labels.long().expand(n) if labels.ndim == 0 else labels.long()
+        if labels.shape != (n,):
+            raise ValueError(f"class labels must have shape ({n},) for n={n}, got {tuple(labels.shape)}")
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(f"class labels must lie in 0..{self.num_classes - 1}, got {labels.min()}..{labels.max()}")
+        return labels
+
+    def class_index(self, name: str) -> int:
+        """The index of class ``name``: one of ``class_names``, or an index written as a string ("3")."""
+        if name.strip().lstrip("-").isdigit():
+            return int(name)
+        if name not in self.class_names:
+            known = ", ".join(self.class_names) if self.class_names else "none: give class indices"
+            raise ValueError(f"unknown class {name!r} for {self.name}; its classes: {known}")
+        return self.class_names.index(name)
+
     def denoiser(self, prior=None) -> core.Denoiser:
         """The core denoiser over this model's network."""
         return core.Denoiser(self.network, self.schedule, self.config["prediction"],
@@ -91,14 +135,17 @@ class ZooModel(nn.Module):
     @torch.no_grad()
     def sample(self, n: int = 16, *, steps: int | None = None, sampler: str | None = None, timesteps=None,
                guidance: float | None = None, cond: dict | None = None, generator: torch.Generator | None = None,
-               x_T: torch.Tensor | None = None, callback=None, return_info: bool = False, clip_x0=None, **options):
+               x_T: torch.Tensor | None = None, callback=None, return_info: bool = False, clip_x0=None,
+               inpaint: tuple[torch.Tensor, torch.Tensor] | None = None, **options):
         """Draw ``n`` samples of shape (n, *sample_shape) with the model's sampling defaults.
 
         guidance: classifier-free guidance scale for conditional models (uses ``cond`` and the
         null condition of the config's ``null_cond``; default: the config's ``sampling.guidance``
         when ``cond`` is given).
         clip_x0: ``(low, high)`` static thresholding of the x0 prediction at every step, ``False``
-        for none; default: the config's ``sampling.clip_x0``."""
+        for none; default: the config's ``sampling.clip_x0``.
+        inpaint: ``(known, mask)``, a known part held exact (``core.guidance.Inpaint``): known
+        (n, *sample_shape) or the shape of ``x_T``, mask broadcastable to it, 1 where known."""
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         defaults = self.config.get("sampling", {})
@@ -113,6 +160,8 @@ class ZooModel(nn.Module):
                 raise ValueError(f"{self.name} has no null condition in its config, so it cannot use guidance")
             uncond = {k: torch.full_like(v, null[k]) for k, v in cond.items()}
             den, cond = core.guidance.ClassifierFree(den, guidance, cond, uncond), None
+        if inpaint is not None:
+            den = core.guidance.Inpaint(den, *inpaint)
         clip_x0 = defaults.get("clip_x0") if clip_x0 is None else clip_x0
         if clip_x0:
             den = core.guidance.Threshold(den, *clip_x0)

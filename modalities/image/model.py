@@ -17,9 +17,11 @@ __all__ = ["ImageModel"]
 
 class ImageModel(ZooModel):
     @property
-    def num_classes(self) -> int:
-        """Classes of a class-conditional model (its null class is this index); 0 if unconditional."""
-        return int(self.config.get("null_cond", {}).get("label", 0))
+    def class_names(self) -> tuple[str, ...]:
+        from .data import CLASSES
+
+        return tuple(self.config.get("class_names") or CLASSES.get(self.config["data"]["name"], ())) \
+            if self.num_classes else ()
 
     @property
     def is_autoencoder(self) -> bool:
@@ -36,26 +38,6 @@ class ImageModel(ZooModel):
             vae = self.network.autoencoder
             return (vae.in_channels, vae.resolution, vae.resolution)
         return self.sample_shape
-
-    def labels(self, cond, n: int) -> torch.Tensor | None:
-        """``cond`` (an int, an integer tensor (n,), or ``{"label": ...}``) as a checked (n,) int64 tensor."""
-        if cond is None:
-            return None
-        if isinstance(cond, dict):
-            if set(cond) != {"label"}:
-                raise ValueError(f"an image model's condition is {{'label': (n,) ints}}, got keys {sorted(cond)}")
-            cond = cond["label"]
-        if not self.num_classes:
-            raise ValueError(f"{self.name} is unconditional: it takes no class labels")
-        labels = torch.as_tensor(cond)
-        if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-            raise ValueError(f"class labels must be integers, got dtype {labels.dtype}")
-        labels = labels.long().expand(n) if labels.ndim == 0 else labels.long()
-        if labels.shape != (n,):
-            raise ValueError(f"class labels must have shape ({n},) for n={n}, got {tuple(labels.shape)}")
-        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ValueError(f"class labels must lie in 0..{self.num_classes - 1}, got {labels.min()}..{labels.max()}")
-        return labels
 
     @torch.no_grad()
     def sample(self, n: int = 16, *, cond=None, guidance: float | None = None, generator: torch.Generator | None = None,

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.nn import NoiseLabelEmbedding
+from zoo.nn import AdaLNZeroBlock, NoiseLabelEmbedding, attention, modulate, time_and_class
 from zoo.registry import register
 
 __all__ = ["DiT", "UNet", "dit", "sincos_2d", "unet"]
@@ -34,13 +34,6 @@ def zero(module: nn.Module) -> nn.Module:
     for p in module.parameters():
         nn.init.zeros_(p)
     return module
-
-
-def attention(qkv: torch.Tensor, heads: int) -> torch.Tensor:
-    """Multi-head self-attention: qkv (B, T, 3 * D), packed [q | k | v] -> (B, T, D)."""
-    b, t, d3 = qkv.shape
-    q, k, v = qkv.reshape(b, t, 3, heads, d3 // (3 * heads)).permute(2, 0, 3, 1, 4)  # each (B, heads, T, d)
-    return F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, d3 // 3)
 
 
 class Conditioned(nn.Module):
@@ -58,30 +51,10 @@ class Conditioned(nn.Module):
         if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{self.arch} expects x of shape (B, {self.in_channels}, H, W), "
                              f"got {tuple(getattr(x, 'shape', ()))}")
-        b, _, height, width = x.shape
+        height, width = x.shape[2:]
         if height % self.multiple or width % self.multiple:
             raise ValueError(f"{self.arch} needs H and W divisible by {self.multiple}, got x of shape {tuple(x.shape)}")
-        noise_label = torch.as_tensor(noise_label, device=x.device)
-        if noise_label.ndim == 0:
-            noise_label = noise_label.expand(b)
-        if noise_label.shape != (b,):
-            raise ValueError(f"noise_label must have shape ({b},) for x of shape {tuple(x.shape)}, "
-                             f"got {tuple(noise_label.shape)}")
-        c = self.time(noise_label)
-        if self.classes is None:
-            if label is not None:
-                raise ValueError(f"{self.arch} is unconditional (num_classes=0) but got a label")
-            return c
-        if label is None:
-            return c + self.classes.weight[self.num_classes]
-        label = torch.as_tensor(label, device=x.device)
-        if label.shape != (b,) or label.is_floating_point() or label.is_complex() or label.dtype == torch.bool:
-            raise ValueError(f"label must be integer class indices of shape ({b},) for x of shape {tuple(x.shape)}, "
-                             f"got {label.dtype} of shape {tuple(label.shape)}")
-        if not torch.compiler.is_compiling() and (label.min() < 0 or label.max() > self.num_classes):  # (a sync: eager only)
-            raise ValueError(f"labels must lie in [0, {self.num_classes}] ({self.num_classes} is the null class), "
-                             f"got values in [{label.min().item()}, {label.max().item()}]")
-        return c + self.classes(label.long())
+        return time_and_class(self.time, self.classes, noise_label, label, x, self.arch)
 
 
 # ADM U-Net
@@ -223,28 +196,6 @@ def sincos_2d(dim: int, rows: int, cols: int) -> torch.Tensor:
     return torch.cat([f(a) for a in angles for f in (torch.sin, torch.cos)], dim=1).float()
 
 
-def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    return x * (1 + scale) + shift
-
-
-class DiTBlock(nn.Module):
-    """adaLN-Zero transformer block: tokens (B, T, D), c (B, D) -> (B, T, D)."""
-
-    def __init__(self, hidden: int, heads: int, mlp_ratio: float):
-        super().__init__()
-        self.heads, width = heads, int(hidden * mlp_ratio)
-        self.norm1 = nn.LayerNorm(hidden, elementwise_affine=False, eps=1e-6)
-        self.qkv, self.proj = nn.Linear(hidden, 3 * hidden), nn.Linear(hidden, hidden)
-        self.norm2 = nn.LayerNorm(hidden, elementwise_affine=False, eps=1e-6)
-        self.mlp = nn.Sequential(nn.Linear(hidden, width), nn.GELU(approximate="tanh"), nn.Linear(width, hidden))
-        self.modulation = nn.Linear(hidden, 6 * hidden)  # zeroed by DiT.__init__, after the xavier init
-
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(F.silu(c))[:, None].chunk(6, dim=2)
-        x = x + gate1 * self.proj(attention(self.qkv(modulate(self.norm1(x), shift1, scale1)), self.heads))
-        return x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
-
-
 class DiT(Conditioned):
     """DiT: x (B, C, H, W), noise_label (B,), label (B,) or None -> (B, out_channels, H, W).
 
@@ -264,7 +215,7 @@ class DiT(Conditioned):
         self.grid = (resolution // patch_size,) * 2
         self.embed = nn.Conv2d(in_channels, hidden, patch_size, stride=patch_size)
         self.register_buffer("pos", sincos_2d(hidden, *self.grid), persistent=False)
-        self.blocks = nn.ModuleList(DiTBlock(hidden, heads, mlp_ratio) for _ in range(depth))
+        self.blocks = nn.ModuleList(AdaLNZeroBlock(hidden, heads, mlp_ratio) for _ in range(depth))
         self.final_norm = nn.LayerNorm(hidden, elementwise_affine=False, eps=1e-6)
         self.final_modulation = nn.Linear(hidden, 2 * hidden)
         self.final = nn.Linear(hidden, patch_size**2 * self.out_channels)

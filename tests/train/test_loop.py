@@ -1,4 +1,5 @@
 import csv
+import json
 import os
 import socket
 import subprocess
@@ -82,6 +83,23 @@ def test_resume_guards(tmp_path):
     # steps may grow, and sampling settings (dumps and the model's defaults) do not touch the weights
     longer = train(load_recipe(RECIPE, SMOKE + ["optim.steps=70", "sampling.steps=7"]), tmp_path, resume=True)
     assert longer is not None and steps_logged(tmp_path)[-1] == 70
+
+
+def test_a_time_limit_stops_at_a_log_step_saves_the_model_and_resumes(tmp_path, monkeypatch):
+    import zoo.train.loop as loop
+
+    clock = iter(range(0, 10**6, 1))  # one second per reading of the clock
+    monkeypatch.setattr(loop.time, "perf_counter", lambda: float(next(clock)))
+    limited = SMOKE + ["optim.max_minutes=0.5"]
+    train(load_recipe(RECIPE, limited), tmp_path)
+    logged = steps_logged(tmp_path)
+    assert logged[-1] < 60 and logged[-1] % 20 == 0  # stopped early, at a log step
+    run = json.loads((tmp_path / "model" / "training" / "run.json").read_text())
+    assert run["steps"] == logged[-1] and "time limit" in run["stopped"]
+    assert load_file(tmp_path / "checkpoint.safetensors")  # the checkpoint of the last step done
+    monkeypatch.setattr(loop.time, "perf_counter", lambda: 0.0)  # time stands still: no limit is reached
+    train(load_recipe(RECIPE, SMOKE + ["optim.max_minutes=1"]), tmp_path, resume=True)
+    assert steps_logged(tmp_path)[-1] == 60
 
 
 def test_learning_rate_schedule():

@@ -1,4 +1,5 @@
 """Shared network building blocks for modality backbones."""
-from .embeddings import NoiseLabelEmbedding, sinusoidal
+from .embeddings import NoiseLabelEmbedding, sinusoidal, time_and_class
+from .transformer import AdaLNZeroBlock, attention, modulate
 
-__all__ = ["NoiseLabelEmbedding", "sinusoidal"]
+__all__ = ["AdaLNZeroBlock", "NoiseLabelEmbedding", "attention", "modulate", "sinusoidal", "time_and_class"]

@@ -63,6 +63,9 @@ class OptimConfig:
     lr_schedule: str = "constant"  # constant | cosine | linear (after warm-up)
     min_lr_ratio: float = 0.0
     grad_clip: float = 1.0  # max gradient norm; 0 = off
+    # stop early after this much training time (minutes, summed over resumes), checked at log steps;
+    # the model is saved as at that step.  For fixed device budgets: use it with a constant learning rate.
+    max_minutes: Optional[float] = None
 
 
 @dataclass
@@ -196,6 +199,8 @@ def validate(cfg: DictConfig, where: str = "recipe") -> None:
         raise ValueError(f"{where}: sampling.clip_x0 must be [low, high] with low < high, got {list(clip)}")
     if not 0.0 <= cfg.ema.decay < 1.0:
         raise ValueError(f"{where}: ema.decay must lie in [0, 1), got {cfg.ema.decay}")
+    if cfg.optim.max_minutes is not None and not cfg.optim.max_minutes > 0:
+        raise ValueError(f"{where}: optim.max_minutes must be > 0 (or null), got {cfg.optim.max_minutes}")
     if not cfg.optim.lr > 0:
         raise ValueError(f"{where}: optim.lr must be > 0, got {cfg.optim.lr}")
 

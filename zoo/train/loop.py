@@ -32,7 +32,7 @@ __all__ = ["train", "lr_at", "model_config"]
 
 CHECKPOINT = "checkpoint.safetensors"
 # keys a resumed run may change: how long it runs, how it reports and how its samples are drawn
-RESUMABLE_CHANGES = ("optim.steps", "log.", "device", "compile", "sampling.")
+RESUMABLE_CHANGES = ("optim.steps", "optim.max_minutes", "log.", "device", "compile", "sampling.")
 
 
 def lr_at(step: int, optim) -> float:
@@ -210,6 +210,7 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
     clock, window_start = time.perf_counter(), start
     segment_start, last_loss = clock, float("nan")
     net.train()
+    done = start
     for step in range(start, recipe.optim.steps):
         lr = lr_at(step, recipe.optim)
         for group in optimizer.param_groups:
@@ -240,7 +241,8 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
                                        "steps_per_s": rate})
                 bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}")
         bar.update(1)
-        if done % recipe.log.checkpoint_every == 0 or done == recipe.optim.steps:
+        out_of_time = _out_of_time(recipe, ctx, done, seconds_before + time.perf_counter() - segment_start)
+        if done % recipe.log.checkpoint_every == 0 or done == recipe.optim.steps or out_of_time:
             if ctx.main:
                 save_checkpoint(checkpoint, step=done, network=net, ema=ema.network, optimizer=optimizer,
                                 recipe_yaml=recipe_yaml, seconds=seconds_before + time.perf_counter() - segment_start)
@@ -249,11 +251,15 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
             _dump_samples(ema, adapter, recipe, out / "samples" / f"step_{done:07d}")
         if on_step is not None:
             on_step(done, {"loss": loss.detach(), "network": net, "ema": ema, "rank": ctx.rank})
+        if out_of_time:
+            break
     bar.close()
     if ctx.main:
         run = {"hardware": _hardware(ctx.device), "processes": ctx.world, "precision": recipe.precision,
-               "steps": recipe.optim.steps, "seconds": round(seconds_before + time.perf_counter() - segment_start, 1),
-               "final_loss": last_loss, "torch": torch.__version__}
+               "steps": done, "seconds": round(seconds_before + time.perf_counter() - segment_start, 1),
+               "final_loss": last_loss, "torch": torch.__version__,
+               **({"stopped": f"time limit: optim.max_minutes = {recipe.optim.max_minutes} reached after step {done} "
+                             f"of {recipe.optim.steps}"} if done < recipe.optim.steps else {})}
         folder = out / "model"
         if log_path.exists():
             (folder / "training").mkdir(parents=True, exist_ok=True)
@@ -262,6 +268,14 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
                  seed=recipe.seed)
     ctx.barrier()
     return ema
+
+
+def _out_of_time(recipe, ctx: _Distributed, done: int, seconds: float) -> bool:
+    """Whether ``optim.max_minutes`` is spent, decided at log steps and agreed by every process."""
+    limit = recipe.optim.max_minutes
+    if not limit or done % recipe.log.every or done >= recipe.optim.steps:
+        return False
+    return ctx.mean(torch.tensor(float(seconds >= 60 * limit), device=ctx.device)) > 0
 
 
 def _hardware(device: torch.device) -> str:

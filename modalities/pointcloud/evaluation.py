@@ -1,0 +1,165 @@
+"""The point-cloud evaluation suite, protocol ``pointcloud-eval/1``.
+
+- references: the first ``n`` clouds of the held-out split (``data.reference("test")``: N fixed
+  surface points each, normalised as the model's data), n = the whole split by default;
+- samples: ``n`` clouds of the model's N points; a class-conditional model is asked for the
+  references' classes (the same class proportions), at its guidance, sampler and steps;
+- MMD-CD, COV-CD and 1-NNA-CD (``metrics``; Chamfer is the squared-distance sum of the two mean
+  nearest-neighbour terms, computed exactly), JSD of the 28^3 clouds-per-voxel occupancy, and an
+  approximate EMD (Sinkhorn on point subsamples of the first ``emd_n`` clouds, named
+  ``*_emd_approx``); for class-conditional models also the 1-NNA-CD within each class, averaged,
+  and ``class_accuracy_nn``: the share of samples whose nearest reference (Chamfer) has the class
+  they were asked for (a 1-NN classifier on the held-out clouds, as no point-cloud classifier ships);
+- beside them (``real_clouds``) the same numbers for the first ``n`` training clouds against the
+  same references: what a perfect model scores at this n (1-NNA near 50%);
+- shape completion on the first ``completion_n`` references: the half with the largest x
+  (``model.crop``, N/2 points) is held fixed and the other N/2 points are generated (the reference's
+  class given to a conditional model); reported as the Chamfer distance of the completed cloud to
+  the whole reference, beside the partial cloud alone and another held-out cloud of the same class;
+- sampling speed: samples per second at batch ``batch`` on the evaluation device.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from . import metrics
+from .model import crop
+
+__all__ = ["PROTOCOL", "evaluate", "preview", "balanced_labels"]
+
+PROTOCOL = "pointcloud-eval/1"
+BATCH = 50
+DEFAULT_EMD_N = 100
+EMD_POINTS = 512  # the approximate EMD's subsample size
+DEFAULT_COMPLETION_N = 64
+
+
+def balanced_labels(n: int, num_classes: int) -> torch.Tensor:
+    """(n,) labels 0, 1, ..., K-1, 0, 1, ...: in a grid of K columns, column k holds class k."""
+    return torch.arange(n) % num_classes
+
+
+def _device(model) -> torch.device:
+    return next(model.network.parameters()).device
+
+
+def _draw(model, labels: torch.Tensor | None, n: int, seed: int, batch: int, **options) -> tuple[torch.Tensor, dict]:
+    """n samples (n, N, 3) on the CPU in float32, and how they were made (with wall time)."""
+    generator = torch.Generator().manual_seed(seed)
+    pieces, info = [], None
+    if _device(model).type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for first in range(0, n, batch):
+        part = None if labels is None else labels[first:first + batch]
+        x, info = model.sample(min(batch, n - first), cond=part, generator=generator, return_info=True, **options)
+        pieces.append(x.float().cpu())
+    seconds = time.perf_counter() - start
+    how = {"sampler": info.sampler, "steps": len(info.ts) - 1, "nfe": info.nfe, "samples_per_second": n / seconds,
+           "batch": batch, "device": str(_device(model)), "threads": torch.get_num_threads()}
+    if _device(model).type == "cuda":
+        how["device"] = f"{torch.cuda.get_device_name(_device(model))} GPU"
+    return torch.cat(pieces), how
+
+
+def _set_scores(generated: torch.Tensor, reference: torch.Tensor, device, emd_n: int, seed: int,
+                generated_labels: torch.Tensor | None = None, reference_labels: torch.Tensor | None = None) -> dict:
+    """MMD/COV/1-NNA-CD, occupancy JSD and the approximate EMD numbers of one set against the references;
+    with labels (class-conditional models) also the within-class 1-NNA and the nearest-reference class accuracy."""
+    g, r = generated.to(device), reference.to(device)
+    gpu = device.type == "cuda"  # bigger chunks of cloud pairs: a GPU has the memory and wants the work
+    d_gr = metrics.pairwise_chamfer(g, r, pairs_per_chunk=64 if gpu else None)
+    d_gg = metrics.pairwise_chamfer(g, g, pairs_per_chunk=64 if gpu else None)
+    d_rr = metrics.pairwise_chamfer(r, r, pairs_per_chunk=64 if gpu else None)
+    out = {"mmd_cd": metrics.mmd(d_gr), "cov_cd": metrics.coverage(d_gr), "1nna_cd": metrics.one_nna(d_gg, d_rr, d_gr),
+           "jsd": metrics.occupancy_jsd(generated, reference)}
+    if generated_labels is not None:
+        nearest = reference_labels[d_gr.argmin(1)]
+        out["class_accuracy_nn"] = float((nearest == generated_labels).double().mean())
+        per_class = []
+        for k in reference_labels.unique():
+            i, j = (generated_labels == k).nonzero().flatten(), (reference_labels == k).nonzero().flatten()
+            if len(i) > 1 and len(j) > 1:
+                per_class.append(metrics.one_nna(d_gg[i][:, i], d_rr[j][:, j], d_gr[i][:, j]))
+        out["1nna_cd_within_class"] = (sum(per_class) / len(per_class) if per_class else
+                                       "not computed: fewer than 2 clouds of every class")
+    k = min(emd_n, len(generated))
+    d_emd = metrics.pairwise_emd_sinkhorn(g[:k], r[:k], points=min(EMD_POINTS, g.shape[1], r.shape[1]),
+                                          generator=torch.Generator().manual_seed(seed), pairs_per_chunk=256 if gpu else None)
+    out.update(mmd_emd_approx=metrics.mmd(d_emd), cov_emd_approx=metrics.coverage(d_emd))
+    return out
+
+
+def _completion(model, data, count: int, seed: int, **options) -> dict:
+    """Complete the +x half of ``count`` held-out clouds; Chamfer distances to the whole clouds."""
+    reference = data.reference("test")[:count]
+    labels = data.labels["test"][:count]
+    partial = crop(reference)
+    cond = labels if model.num_classes else None
+    generator = torch.Generator().manual_seed(seed)
+    completed = torch.cat([model.complete(partial[i:i + BATCH], cond=None if cond is None else cond[i:i + BATCH],
+                                          generator=generator, **options).float().cpu()
+                           for i in range(0, count, BATCH)])
+    # another held-out cloud of the same class (the next one in the split; any other one without classes)
+    all_labels = data.labels["test"]
+    other = []
+    for i, label in enumerate(labels.tolist()):
+        same = [j for j in range(len(all_labels)) if j != i and (not model.num_classes or int(all_labels[j]) == label)]
+        other.append(same[0] if same else i)
+    others = data.reference("test")[other]
+    device = _device(model)
+    cd = lambda a, b: metrics.chamfer(a.to(device), b.to(device)).double().cpu()  # noqa: E731
+    completion, alone, another = cd(completed, reference), cd(partial, reference), cd(others, reference)
+    return {"completion_n": count, "completion_chamfer": float(completion.mean()),
+            "completion_chamfer_se": float(completion.std() / count**0.5),
+            "completion_chamfer_partial_alone": float(alone.mean()),
+            "completion_chamfer_other_same_class": float(another.mean()),
+            "completion_better_than_partial": float((completion < alone).double().mean())}
+
+
+def evaluate(model, data, *, n: int | None = None, seed: int = 0, steps: int | None = None, sampler: str | None = None,
+             timesteps=None, guidance: float | None = None, emd_n: int = DEFAULT_EMD_N,
+             completion_n: int = DEFAULT_COMPLETION_N, batch: int = BATCH) -> dict:
+    """Run ``pointcloud-eval/1`` (module docstring) for ``model`` on ``data`` (its ``PointCloudData``)."""
+    reference = data.reference("test")
+    n = len(reference) if n is None else int(n)
+    if not 2 <= n <= len(reference):
+        raise ValueError(f"n must lie in 2..{len(reference)} (the held-out clouds of {data.name}), got {n}")
+    if tuple(model.sample_shape) != tuple(data.sample_shape):
+        raise ValueError(f"{model.name} makes clouds of shape {tuple(model.sample_shape)}, the data has "
+                         f"{tuple(data.sample_shape)}")
+    reference, labels = reference[:n], data.labels["test"][:n]
+    conditional = bool(model.num_classes)
+    options = {k: v for k, v in (("steps", steps), ("sampler", sampler), ("timesteps", timesteps)) if v is not None}
+    if conditional:
+        options["guidance"] = guidance if guidance is not None else model.config.get("sampling", {}).get("guidance")
+    samples, how = _draw(model, labels if conditional else None, n, seed, batch, **options)
+    device = _device(model)
+    result = {"protocol": PROTOCOL, "normalization": data.normalization, "points": data.points, "n": n, "seed": seed,
+              "reference": f"the first {n} clouds of the held-out split of {data.name}", **how}
+    result["timesteps"] = timesteps if timesteps is not None else model.config.get("sampling", {}).get("timesteps")
+    if conditional:
+        result["guidance"] = options["guidance"]
+    asked = labels if conditional else None
+    result.update(_set_scores(samples, reference, device, emd_n, seed, asked, asked))
+    train = data.reference("train")[:n]
+    result["real_clouds"] = _set_scores(train, reference, device, emd_n, seed,
+                                        data.labels["train"][:n] if conditional else None, asked)
+    if completion_n:
+        result.update(_completion(model, data, min(completion_n, n), seed, **options))
+    return result
+
+
+def preview(model, n: int, *, seed: int = 0) -> tuple[torch.Tensor, dict]:
+    """n samples for cards and ``zoo demo``: a class-conditional model draws class k in column k."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = balanced_labels(n, model.num_classes) if model.num_classes else None
+    x, info = model.sample(n, cond=labels, generator=generator, return_info=True)
+    settings = {"sampler": info.sampler, "steps": len(info.ts) - 1, "nfe": info.nfe, "seed": seed}
+    if labels is not None:
+        guidance = model.config.get("sampling", {}).get("guidance")
+        settings.update(guidance=guidance, what=f"{n} samples, class k in column k ({', '.join(model.class_names)}), "
+                                                f"guidance {guidance}")
+    return x, settings
