@@ -45,7 +45,7 @@ MODEL_CARDS = Path(__file__).resolve().parent.parent / "model_cards"
 # what a model folder may hold: downloaded, published and checked against these patterns
 MODEL_FILES = ("README.md", "config.yaml", "model.safetensors", "metrics.json", "samples/*", "training/*")
 CONFIG_KEYS = {"format_version", "name", "modality", "architecture", "network", "schedule", "prediction",
-               "sigma_data", "sample_shape", "sampling", "data", "null_cond", "class_names", "frontend", "task"}
+               "sigma_data", "prior", "sample_shape", "sampling", "data", "null_cond", "class_names", "frontend", "task"}
 REQUIRED_KEYS = ("modality", "architecture", "schedule", "prediction", "sample_shape")
 
 

@@ -124,12 +124,13 @@ class ZooModel(nn.Module):
     def denoiser(self, prior=None) -> core.Denoiser:
         """The core denoiser over this model's network."""
         return core.Denoiser(self.network, self.schedule, self.config["prediction"],
-                             prior=prior or core.priors.Isotropic(), sigma_data=self.config.get("sigma_data", 0.5))
+                             prior=prior or core.priors.from_name(self.config.get("prior", "isotropic")),
+                             sigma_data=self.config.get("sigma_data", 0.5))
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """x_T for n samples: sigma(t_max) times standard noise, shape (n, *sample_shape)."""
         param = next(self.network.parameters())
-        z = torch.randn((n, *self.sample_shape), generator=generator, dtype=torch.float32)
+        z = self.denoiser().prior.noise(torch.empty((n, *self.sample_shape)), generator)
         return (z * float(self.schedule.sigma(self.schedule.t_max))).to(param.device, param.dtype)
 
     @torch.no_grad()

@@ -55,5 +55,21 @@ def test_projection_is_idempotent_and_removes_translation():
 def test_bad_masks_raise():
     with pytest.raises(ValueError, match="mask of shape \\(2, 3\\) does not fit data of shape \\(2, 4, 3\\)"):
         priors.Masked(torch.ones(2, 3)).noise(torch.empty(2, 4, 3))
-    with pytest.raises(ValueError, match="\\(B, N, D\\)"):
+    with pytest.raises(ValueError, match="\\(B, N, D\\) or \\(B, N, \\.\\.\\., D\\), got \\(2, 3\\)"):
         priors.ZeroCoM().project(torch.randn(2, 3))
+
+
+def test_zero_centre_of_mass_over_residues_and_atoms():
+    """A protein's backbone (B, L, 4, 3): the centre is over every atom of the real residues."""
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
+    prior = priors.ZeroCentreOfMass(mask)
+    x = torch.randn(2, 3, 4, 3, generator=torch.Generator().manual_seed(3), dtype=F64)
+    p = prior.project(x)
+    torch.testing.assert_close(p[0].reshape(-1, 3).mean(0), torch.zeros(3, dtype=F64))
+    torch.testing.assert_close(p[1, :2].reshape(-1, 3).mean(0), torch.zeros(3, dtype=F64))
+    assert (p[1, 2] == 0).all()
+    torch.testing.assert_close(p[1, :2], x[1, :2] - x[1, :2].reshape(-1, 3).mean(0))  # the plain definition
+    assert prior.num_dims(x).tolist() == [(12 - 1) * 3, (8 - 1) * 3]
+    # the same as the flat (B, L * 4, 3) set with the mask repeated over the atoms
+    flat = priors.ZeroCentreOfMass(mask.repeat_interleave(4, 1)).project(x.reshape(2, 12, 3))
+    torch.testing.assert_close(p.reshape(2, 12, 3), flat)

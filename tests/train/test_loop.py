@@ -170,3 +170,31 @@ def test_other_schedules_and_parameterizations_train(tmp_path, diffusion, object
     with open(tmp_path / "run" / "log.csv") as handle:
         losses = [float(row["loss"]) for row in csv.DictReader(handle)]
     assert all(torch.isfinite(torch.tensor(losses))) and torch.isfinite(model.sample(16, steps=4)).all()
+
+
+class MaskedSets:
+    """Variable-length sets of 3-D points (B, 5, 3), the last ones padding, with class labels."""
+
+    def batch(self, n, generator):
+        lengths = torch.randint(2, 6, (n,), generator=generator)
+        mask = (torch.arange(5)[None] < lengths[:, None]).float()
+        x = torch.randn(n, 5, 3, generator=generator) * mask[..., None]
+        return {"x": x, "mask": mask, "cond": {"label": torch.zeros(n, dtype=torch.long)}, "null_cond": {"label": 1}}
+
+
+def test_masked_batches_draw_zero_centred_noise_on_the_real_elements_and_keep_the_mask():
+    from zoo import core
+    from zoo.train.loop import _step_batch
+
+    recipe = load_recipe(RECIPE, ["diffusion.prior=zero_com", "objective.cond_dropout=1.0", "optim.batch_size=8"])
+    denoiser = core.Denoiser(torch.nn.Identity(), core.schedules.DDPM(), "eps")
+    x, t, noise, cond, mask = _step_batch(MaskedSets(), recipe, denoiser, step=3, world=1, rank=0)
+    real = mask[..., None]
+    torch.testing.assert_close((noise * real).sum(1), torch.zeros(8, 3), atol=1e-6, rtol=0)
+    assert torch.equal(noise * (1 - real), torch.zeros_like(noise)) and noise.abs().sum() > 0
+    assert torch.equal(cond["mask"], mask) and (cond["label"] == 1).all()  # labels dropped, the mask never
+    halves = [_step_batch(MaskedSets(), recipe, denoiser, step=3, world=2, rank=r) for r in (0, 1)]
+    torch.testing.assert_close(torch.cat([h[2] for h in halves]), noise)  # two processes draw the same batch
+    assert torch.equal(torch.cat([h[4] for h in halves]), mask)
+    with pytest.raises(ValueError, match="diffusion.prior = 'gaussian' is not one of"):
+        load_recipe(RECIPE, ["diffusion.prior=gaussian"])

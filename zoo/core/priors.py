@@ -13,7 +13,7 @@ import math
 
 import torch
 
-__all__ = ["Isotropic", "Masked", "ZeroCentreOfMass", "ZeroCoM"]
+__all__ = ["Isotropic", "Masked", "ZeroCentreOfMass", "ZeroCoM", "NAMES", "from_name"]
 
 
 def _log_normal(x: torch.Tensor, std, dims: torch.Tensor) -> torch.Tensor:
@@ -71,27 +71,32 @@ class Masked(Isotropic):
 
 
 class ZeroCentreOfMass(Masked):
-    """Noise with zero mean over the set axis (translation-invariant coordinates).
+    """Noise with zero mean over the set (translation-invariant coordinates).
 
-    For data (B, N, D) the mean over the N (valid) elements is removed; the density lives on the
-    (N_valid - 1) * D dimensional subspace (Hoogeboom et al. 2022).
-    mask: optional (B, N), 1 = real element.
+    For data (B, N, D), or (B, N, ..., D) with inner axes (a protein's residues x backbone atoms),
+    the mean over all (valid) elements of every axis between the batch and the last one is removed;
+    the density lives on the (M - 1) * D dimensional subspace, M the number of valid elements
+    (Hoogeboom et al. 2022).  mask: optional (B, N), 1 = real element (all its inner elements count).
     """
 
     def __init__(self, mask: torch.Tensor | None = None):
         self.mask = mask
 
     def _mask_for(self, x):
-        if x.ndim != 3:
-            raise ValueError(f"ZeroCentreOfMass expects data of shape (B, N, D), got {tuple(x.shape)}")
+        """The mask as (B, N, ..., 1) float, 1 for every valid element of the set."""
+        if x.ndim < 3:
+            raise ValueError(f"ZeroCentreOfMass expects data of shape (B, N, D) or (B, N, ..., D), got {tuple(x.shape)}")
         if self.mask is None:
-            return torch.ones(x.shape[0], x.shape[1], 1, dtype=x.dtype, device=x.device)
-        return super()._mask_for(x)
+            return torch.ones(*x.shape[:-1], 1, dtype=x.dtype, device=x.device)
+        return super()._mask_for(x).expand(*x.shape[:-1], 1)
+
+    def _set_axes(self, x) -> tuple[int, ...]:
+        return tuple(range(1, x.ndim - 1))
 
     def project(self, x):
         m = self._mask_for(x)
-        count = m.sum(1, keepdim=True).clamp(min=1)
-        centre = (x * m).sum(1, keepdim=True) / count
+        count = m.sum(self._set_axes(x), keepdim=True).clamp(min=1)
+        centre = (x * m).sum(self._set_axes(x), keepdim=True) / count
         return (x - centre) * m
 
     def noise(self, like, generator=None):
@@ -99,7 +104,20 @@ class ZeroCentreOfMass(Masked):
 
     def num_dims(self, x):
         m = self._mask_for(x)
-        return ((m.sum((1, 2)) - 1).clamp(min=0) * x.shape[2]).to(torch.float64)
+        return ((m.sum(tuple(range(1, x.ndim))) - 1).clamp(min=0) * x.shape[-1]).to(torch.float64)
 
 
 ZeroCoM = ZeroCentreOfMass
+
+
+NAMES = ("isotropic", "zero_com")
+
+
+def from_name(name: str, mask: torch.Tensor | None = None):
+    """The prior called ``name`` ("isotropic" or "zero_com"), over the elements ``mask`` (B, N) marks
+    real (None: all): isotropic with a mask is ``Masked``."""
+    if name == "isotropic":
+        return Isotropic() if mask is None else Masked(mask)
+    if name == "zero_com":
+        return ZeroCentreOfMass(mask)
+    raise ValueError(f"unknown prior {name!r}; choose one of {NAMES}")

@@ -30,6 +30,7 @@ class DiffusionConfig:
     schedule: Dict[str, Any] = field(default_factory=lambda: {"name": "DDPM"})  # zoo.core.schedules config
     prediction: str = "eps"
     sigma_data: float = 0.5
+    prior: str = "isotropic"  # or "zero_com": noise with zero centre of mass (coordinates: proteins)
 
 
 @dataclass
@@ -118,6 +119,7 @@ CHOICES = {
     "precision": ("fp32", "bf16"),
     "optim.lr_schedule": ("constant", "cosine", "linear"),
     "diffusion.prediction": core.PREDICTIONS,
+    "diffusion.prior": core.priors.NAMES,
     "objective.weighting": core.objectives.WEIGHTINGS,
     "objective.time_sampling": core.objectives.TIME_SAMPLING,
     "objective.norm": ("l2", "l1"),

@@ -59,6 +59,7 @@ def model_config(recipe, data) -> dict:
         "schedule": OmegaConf.to_container(recipe.diffusion.schedule),
         "prediction": recipe.diffusion.prediction,
         "sigma_data": recipe.diffusion.sigma_data,
+        **({"prior": recipe.diffusion.prior} if recipe.diffusion.prior != "isotropic" else {}),
         "sample_shape": list(data.sample_shape),
         "sampling": {"sampler": recipe.sampling.sampler, "steps": recipe.sampling.steps,
                      "timesteps": recipe.sampling.timesteps, "guidance": recipe.sampling.guidance,
@@ -106,24 +107,30 @@ class _Distributed:
 
 
 def _step_batch(data, recipe, denoiser, step: int, world: int, rank: int, noise_shape: tuple | None = None):
-    """The slice of step ``step``'s global batch that belongs to ``rank``; ``noise_shape``: one
-    example's noise shape when it differs from the data's (an autoencoder's latent)."""
+    """The slice of step ``step``'s global batch that belongs to ``rank``: x, t, noise, the network's
+    keyword arguments and the mask of real elements (None unless the data set gives ``"mask"``, (B, N),
+    for variable-length sets: the noise is drawn on it and it reaches the network, never dropped);
+    ``noise_shape``: one example's noise shape when it differs from the data's (an autoencoder's latent)."""
     total = recipe.optim.batch_size
     g = torch.Generator().manual_seed(recipe.seed * 1_000_003 + step)
     batch = data.batch(total, g)
     obj = recipe.objective
     t = core.objectives.sample_time(denoiser.schedule, total, obj.time_sampling, generator=g, p_mean=obj.p_mean,
                                     p_std=obj.p_std, logit_mean=obj.logit_mean, logit_std=obj.logit_std)
+    mask = batch.get("mask")
     if noise_shape is None:
-        noise = denoiser.prior.noise(batch["x"], g)
+        noise = core.priors.from_name(recipe.diffusion.prior, mask).noise(batch["x"], g)
     else:
         noise = torch.randn((total, *noise_shape), generator=g)
     cond = batch.get("cond") or {}
     if cond and obj.cond_dropout > 0:
         cond = core.objectives.drop_condition(cond, obj.cond_dropout, null=batch.get("null_cond"), generator=g)
+    if mask is not None:
+        cond = {**cond, "mask": mask}
     per = total // world
     part = slice(rank * per, (rank + 1) * per)
-    return batch["x"][part], t[part], noise[part], {k: v[part] for k, v in cond.items()}
+    return (batch["x"][part], t[part], noise[part], {k: v[part] for k, v in cond.items()},
+            None if mask is None else mask[part])
 
 
 @torch.no_grad()
@@ -215,14 +222,16 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
         lr = lr_at(step, recipe.optim)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x, t, noise, cond = _step_batch(data, recipe, denoiser, step, ctx.world, ctx.rank, noise_shape)
+        x, t, noise, cond, mask = _step_batch(data, recipe, denoiser, step, ctx.world, ctx.rank, noise_shape)
         x, noise = x.to(ctx.device), noise.to(ctx.device)
         cond = {k: v.to(ctx.device) for k, v in cond.items()}
+        mask = None if mask is None else mask.to(ctx.device)
+        step_denoiser = denoiser.with_prior(core.priors.from_name(recipe.diffusion.prior, mask))
         with autocast:
             if recipe.task == "autoencoder":
                 loss = forward(x, noise).mean()
             else:
-                loss = core.objectives.loss(denoiser, x, t=t, noise=noise, cond=cond, target=obj.target,
+                loss = core.objectives.loss(step_denoiser, x, t=t, noise=noise, cond=cond, target=obj.target, mask=mask,
                                             weighting=obj.weighting, norm=obj.norm, min_snr_gamma=obj.min_snr_gamma).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

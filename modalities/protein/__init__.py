@@ -1,0 +1,1 @@
+"""The protein modality (being built)."""

@@ -1,0 +1,396 @@
+"""Protein structure files (PDB / mmCIF) with Biopython's ``Bio.PDB``, and motif contigs.
+
+A backbone is an array (L, 4, 3) of the atoms N, CA, C, O of each residue, in Angstrom.
+
+Reading (``read_structure``, ``chains_from_structure``):
+
+- ``.pdb``, ``.ent``, ``.cif`` / ``.mmcif``, each optionally ``.gz`` or ``.bz2``, through an open
+  handle; a PDB file that fails to parse is retried with every line cut to 78 columns (old files
+  put junk in the charge columns); nothing parsed -> ``ValueError`` naming the file.
+- Only the first model.  A residue is kept when it is an amino acid (one of the 20 standard
+  names, ``UNK``, or a modified amino acid Biopython knows, e.g. ``MSE`` -> ``M``; anything
+  else unknown -> ``X``, waters and ligands dropped) and has all four of N, CA, C, O; for
+  alternate locations Biopython's default (the highest occupancy) is used.
+- ``residue_ids`` are the author numbers with the insertion codes dropped (so they can repeat:
+  ``52, 52, 53`` for ``52, 52A, 53``); ``insertion_codes`` keeps them.
+- Kept residues stay in file order; ``breaks`` lists the i with |CA(i) - CA(i+1)| > 4.2 A (a
+  missing residue or a gap), so users can skip or split the chain (``data.py`` splits).
+
+Writing (``write_backbone``): one model, chain ``chain_id``, residues numbered from 1 by position
+(masked-out residues are left out, so the numbering shows the gap), atoms N, CA, C, O (and CB
+for every non-glycine residue, placed with ideal geometry from N, CA, C); PDB (``PDBIO``) or
+mmCIF (``MMCIFIO``) by the suffix; atomic.  A batch (B, L, 4, 3) goes to one file per backbone,
+``<stem>_000<suffix>``, ``<stem>_001<suffix>``, ... (easier for per-structure tools than a
+multi-model file).
+
+Contigs for motif scaffolding (``parse_contig``): comma-separated items, spaces ignored:
+
+- ``N`` or ``A-B`` (digits only): a generated stretch of exactly N residues / between A and B
+  residues (inclusive, 0 <= A <= B);
+- ``<chain><start>-<end>`` or ``<chain><n>``: residues start..end (inclusive, author numbering,
+  numbers may be negative) of that chain of the motif file, copied in order; every number in the
+  range must exist (without insertion code) and have a full backbone.
+
+E.g. ``"10-20,A5-15,30-40"``: 10 to 20 new residues, residues 5..15 of chain A, 30 to 40 new.
+"""
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from Bio.Data.PDBData import protein_letters_1to3, protein_letters_3to1_extended
+from Bio.PDB import MMCIFIO, PDBIO, MMCIFParser, PDBParser
+from Bio.PDB.Atom import Atom
+from Bio.PDB.Chain import Chain as BioChain
+from Bio.PDB.Model import Model
+from Bio.PDB.Residue import Residue
+from Bio.PDB.Structure import Structure
+
+from zoo.files import atomic_write
+
+__all__ = ["BACKBONE_ATOMS", "BREAK_DISTANCE", "Chain", "Generated", "Motif", "read_structure", "parse_structure",
+           "chains_from_structure", "ideal_cb", "write_backbone", "parse_contig", "sample_contig", "motif_from_pdb"]
+
+BACKBONE_ATOMS = ("N", "CA", "C", "O")
+BREAK_DISTANCE = 4.2  # Angstrom; consecutive CA atoms are 3.80 A apart (3.0 for a rare cis peptide)
+_STANDARD = {"ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE", "LEU", "LYS", "MET", "PHE",
+             "PRO", "SER", "THR", "TRP", "TYR", "VAL"}
+_PDB_SUFFIXES = {".pdb", ".ent"}
+_CIF_SUFFIXES = {".cif", ".mmcif"}
+
+
+@dataclass
+class Chain:
+    """One protein chain: ``backbone`` (L, 4, 3) float32 (N, CA, C, O); ``sequence`` one letter per
+    residue; ``residue_ids`` (L,) author numbers; ``breaks`` indices i with a CA(i)-CA(i+1) gap."""
+    id: str
+    sequence: str
+    backbone: np.ndarray
+    residue_ids: list[int]
+    insertion_codes: str = ""
+    breaks: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.sequence)
+
+
+# ----------------------------------------------------------------------------------------------- reading
+
+def _kind(name: str) -> tuple[str, str | None]:
+    """("pdb" | "cif", compression) from a file name."""
+    suffixes = [s.lower() for s in Path(name).suffixes]
+    compression = None
+    if suffixes and suffixes[-1] in (".gz", ".bz2"):
+        compression = suffixes.pop()
+    last = suffixes[-1] if suffixes else ""
+    if last in _PDB_SUFFIXES:
+        return "pdb", compression
+    if last in _CIF_SUFFIXES:
+        return "cif", compression
+    raise ValueError(f"{name}: not a structure file name (expected .pdb, .ent, .cif or .mmcif, optionally .gz/.bz2)")
+
+
+def _stem(name: str) -> str:
+    stem = Path(name).name
+    for suffix in (".gz", ".bz2", ".pdb", ".ent", ".cif", ".mmcif"):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+    return stem or "structure"
+
+
+def parse_structure(data: bytes, name: str):
+    """A Bio.PDB Structure from the bytes of a file called ``name`` (its suffix picks the format and
+    the decompression); ``ValueError`` naming ``name`` when nothing parses."""
+    kind, compression = _kind(name)
+    try:
+        if compression == ".gz":
+            data = gzip.decompress(data)
+        elif compression == ".bz2":
+            data = bz2.decompress(data)
+        text = data.decode("utf-8", errors="replace")
+    except Exception as error:
+        raise ValueError(f"{name}: cannot decompress ({error})") from None
+    stem = _stem(name)
+    if kind == "cif":
+        attempts = [lambda: MMCIFParser(QUIET=True).get_structure(stem, io.StringIO(text))]
+    else:
+        cut = "\n".join(line[:78] for line in text.splitlines())
+        attempts = [lambda: PDBParser(QUIET=True).get_structure(stem, io.StringIO(text)),
+                    lambda: PDBParser(QUIET=True).get_structure(stem, io.StringIO(cut))]
+    problem = "no atoms"
+    for attempt in attempts:
+        try:
+            structure = attempt()
+        except Exception as error:  # Biopython raises many kinds on malformed input
+            problem = f"{type(error).__name__}: {error}"
+            continue
+        if any(True for _ in structure.get_atoms()):
+            return structure
+    raise ValueError(f"{name}: no structure could be parsed ({problem})")
+
+
+def read_structure(path):
+    """A Bio.PDB Structure from a .pdb / .ent / .cif / .mmcif file, optionally .gz or .bz2."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    return parse_structure(path.read_bytes(), str(path))
+
+
+def _letter(residue) -> str | None:
+    """The one-letter code of an amino-acid residue, None for anything else."""
+    name = residue.get_resname().strip().upper()
+    hetflag = residue.id[0]
+    if hetflag == "W":
+        return None
+    if name in _STANDARD:
+        return protein_letters_3to1_extended[name]
+    if name == "UNK":
+        return "X"
+    if name in protein_letters_3to1_extended:  # modified amino acids, e.g. MSE
+        letter = protein_letters_3to1_extended[name]
+        return letter if len(letter) == 1 and letter.isalpha() else "X"
+    return None
+
+
+def _backbone(residue) -> np.ndarray | None:
+    if not all(atom in residue for atom in BACKBONE_ATOMS):
+        return None
+    return np.stack([residue[atom].coord for atom in BACKBONE_ATOMS]).astype(np.float32)
+
+
+def _ca_breaks(backbone: np.ndarray) -> list[int]:
+    if len(backbone) < 2:
+        return []
+    gaps = np.linalg.norm(backbone[1:, 1] - backbone[:-1, 1], axis=-1)
+    return [int(i) for i in np.flatnonzero(gaps > BREAK_DISTANCE)]
+
+
+def chains_from_structure(structure, name: str | None = None) -> list[Chain]:
+    """The protein chains of the first model (see the module docstring for the rules); chains with
+    no kept residue are left out.  ``id`` is ``<name or structure id>_<chain id>``."""
+    models = list(structure)
+    if not models:
+        return []
+    name = name if name is not None else str(structure.id)
+    out = []
+    for bio_chain in models[0]:
+        letters, coords, numbers, codes = [], [], [], []
+        for residue in bio_chain:
+            letter = _letter(residue)
+            if letter is None:
+                continue
+            xyz = _backbone(residue)
+            if xyz is None:
+                continue
+            letters.append(letter)
+            coords.append(xyz)
+            numbers.append(int(residue.id[1]))
+            codes.append(residue.id[2] if residue.id[2].strip() else " ")
+        if not letters:
+            continue
+        backbone = np.stack(coords)
+        out.append(Chain(id=f"{name}_{bio_chain.id.strip() or '_'}", sequence="".join(letters), backbone=backbone,
+                         residue_ids=numbers, insertion_codes="".join(codes), breaks=_ca_breaks(backbone)))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- writing
+
+CB_BOND, CB_ANGLE, CB_DIHEDRAL = 1.53, 110.5, -122.6  # CA-CB (A); N-CA-CB (deg); C-N-CA-CB (deg)
+
+
+def ideal_cb(backbone) -> np.ndarray:
+    """Ideal CB positions (L, 3) from N, CA, C of ``backbone`` (L, >=3, 3): CA-CB 1.53 A, angle
+    N-CA-CB 110.5 deg, dihedral C-N-CA-CB -122.6 deg (an L-amino acid)."""
+    x = np.asarray(backbone, dtype=np.float64)
+    n, ca, c = x[:, 0], x[:, 1], x[:, 2]
+    # Place D bonded to C3=ca given the chain C1=c, C2=n, C3=ca (natural extension reference frame).
+    bc = ca - n
+    bc /= np.linalg.norm(bc, axis=-1, keepdims=True)
+    normal = np.cross(n - c, bc)
+    normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
+    frame = np.stack([bc, np.cross(normal, bc), normal], axis=-1)  # columns
+    angle, torsion = np.radians(CB_ANGLE), np.radians(CB_DIHEDRAL)
+    local = CB_BOND * np.array([-np.cos(angle), np.sin(angle) * np.cos(torsion), np.sin(angle) * np.sin(torsion)])
+    return ca + frame @ local
+
+
+def _as_numpy(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _structure(backbone: np.ndarray, mask, names: list[str], chain_id: str, bfactors) -> Structure:
+    structure, model, chain = Structure("backbone"), Model(0), BioChain(chain_id)
+    structure.add(model)
+    model.add(chain)
+    cb = ideal_cb(backbone)
+    serial = 1
+    for i in range(len(backbone)):
+        if not mask[i]:
+            continue
+        residue = Residue((" ", i + 1, " "), names[i], "    ")
+        atoms = list(zip(BACKBONE_ATOMS, backbone[i]))
+        if names[i] != "GLY":
+            atoms.append(("CB", cb[i]))
+        for atom_name, xyz in atoms:
+            residue.add(Atom(atom_name, np.asarray(xyz, dtype=np.float32), float(bfactors[i]), 1.0, " ",
+                             f" {atom_name:<3}", serial, element=atom_name[0]))
+            serial += 1
+        chain.add(residue)
+    return structure
+
+
+def write_backbone(path, backbone, *, mask=None, residue: str = "GLY", chain_id: str = "A",
+                   sequence: str | None = None, bfactors=None):
+    """Write a backbone (L, 4, 3) to ``path`` (.pdb or .cif) and return the Path; a batch
+    (B, L, 4, 3) goes to ``<stem>_000<suffix>``, ... and the list of Paths is returned.
+
+    mask: (L,) or (B, L) bool, False residues are left out; residue: the name of every residue
+    ("GLY" or "ALA", ALA gets an ideal CB) unless ``sequence`` (one letter per residue, X -> UNK)
+    names them; bfactors: (L,) or (B, L) per-residue B-factors (default 0)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".pdb", ".cif"):
+        raise ValueError(f"{path}: write_backbone writes .pdb or .cif files")
+    x = _as_numpy(backbone).astype(np.float64)
+    if x.ndim == 4:
+        masks = [None] * len(x) if mask is None else list(_as_numpy(mask))
+        factors = [None] * len(x) if bfactors is None else list(_as_numpy(bfactors))
+        return [write_backbone(path.with_name(f"{path.stem}_{b:03d}{path.suffix}"), x[b], mask=masks[b],
+                               residue=residue, chain_id=chain_id, sequence=sequence, bfactors=factors[b])
+                for b in range(len(x))]
+    if x.ndim != 3 or x.shape[1:] != (4, 3):
+        raise ValueError(f"a backbone must have shape (L, 4, 3) or (B, L, 4, 3), got {x.shape}")
+    length = len(x)
+    mask = np.ones(length, bool) if mask is None else _as_numpy(mask).astype(bool).reshape(-1)
+    bfactors = np.zeros(length) if bfactors is None else _as_numpy(bfactors).astype(np.float64).reshape(-1)
+    if len(mask) != length or len(bfactors) != length:
+        raise ValueError(f"mask and bfactors need one value per residue ({length})")
+    if sequence is not None:
+        if len(sequence) != length:
+            raise ValueError(f"the sequence has {len(sequence)} letters for {length} residues")
+        names = [protein_letters_1to3.get(letter.upper(), "UNK").upper() for letter in sequence]
+    else:
+        if residue not in ("GLY", "ALA"):
+            raise ValueError(f"residue must be 'GLY' or 'ALA', got {residue!r}")
+        names = [residue] * length
+    if not np.isfinite(x[mask]).all():
+        raise ValueError("the backbone has non-finite coordinates")
+    structure = _structure(x, mask, names, chain_id, bfactors)
+
+    def write(tmp: str) -> None:
+        writer = PDBIO() if suffix == ".pdb" else MMCIFIO()
+        writer.set_structure(structure)
+        writer.save(tmp)
+
+    return atomic_write(path, write)
+
+
+# ----------------------------------------------------------------------------------------------- contigs
+
+@dataclass(frozen=True)
+class Generated:
+    """A stretch of between ``min`` and ``max`` new residues."""
+    min: int
+    max: int
+
+
+@dataclass(frozen=True)
+class Motif:
+    """Residues ``start``..``end`` (inclusive, author numbering) of ``chain`` in the motif file."""
+    chain: str
+    start: int
+    end: int
+
+    def __len__(self) -> int:
+        return self.end - self.start + 1
+
+
+_GENERATED = re.compile(r"^(\d+)(?:-(\d+))?$")
+_MOTIF = re.compile(r"^([A-Za-z])(-?\d+)(?:-(-?\d+))?$")
+
+
+def parse_contig(text: str) -> list[Generated | Motif]:
+    """The segments of a contig string (grammar in the module docstring)."""
+    items = [item.replace(" ", "") for item in str(text).split(",")]
+    if not any(items):
+        raise ValueError("empty contig")
+    segments: list[Generated | Motif] = []
+    for item in items:
+        generated, motif = _GENERATED.match(item), _MOTIF.match(item)
+        if generated:
+            low = int(generated.group(1))
+            high = int(generated.group(2)) if generated.group(2) is not None else low
+            if high < low:
+                raise ValueError(f"contig item {item!r}: the range {low}-{high} is empty")
+            segments.append(Generated(low, high))
+        elif motif:
+            start = int(motif.group(2))
+            end = int(motif.group(3)) if motif.group(3) is not None else start
+            if end < start:
+                raise ValueError(f"contig item {item!r}: motif end {end} is before start {start}")
+            segments.append(Motif(motif.group(1), start, end))
+        else:
+            raise ValueError(f"contig item {item!r} is neither a length 'N' / 'A-B' nor a motif '<chain><start>-<end>'")
+    if not any(isinstance(s, Motif) for s in segments) and sum(s.max for s in segments) == 0:
+        raise ValueError(f"contig {text!r} has no residues")
+    return segments
+
+
+def _segments(segments) -> list[Generated | Motif]:
+    return parse_contig(segments) if isinstance(segments, str) else list(segments)
+
+
+def sample_contig(segments, generator: torch.Generator | None = None) -> tuple[int, list[range]]:
+    """Draw every generated stretch's length uniformly in [min, max]; return the total length and,
+    for each motif segment in order, the range of indices (0-based) it occupies in the chain."""
+    total, ranges = 0, []
+    for segment in _segments(segments):
+        if isinstance(segment, Motif):
+            ranges.append(range(total, total + len(segment)))
+            total += len(segment)
+        else:
+            total += int(torch.randint(segment.min, segment.max + 1, (1,), generator=generator))
+    return total, ranges
+
+
+def motif_from_pdb(path, segments) -> tuple[np.ndarray, list[tuple[str, int, str]]]:
+    """The motif residues of ``segments`` (a contig string or ``parse_contig`` output) from the
+    first model of ``path``: coords (M, 4, 3) float32 and (chain, number, one-letter) per residue,
+    in contig order."""
+    structure = read_structure(path)
+    model = next(iter(structure))
+    coords, residues = [], []
+    for segment in _segments(segments):
+        if not isinstance(segment, Motif):
+            continue
+        if segment.chain not in model:
+            chains = sorted(c.id for c in model)
+            raise ValueError(f"{path}: no chain {segment.chain!r} (chains: {chains})")
+        chain = model[segment.chain]
+        by_number = {}
+        for residue in chain:
+            if residue.id[2].strip() == "" and residue.id[0] != "W":
+                by_number.setdefault(residue.id[1], residue)
+        for number in range(segment.start, segment.end + 1):
+            residue = by_number.get(number)
+            if residue is None:
+                raise ValueError(f"{path}: chain {segment.chain} has no residue {number}")
+            xyz = _backbone(residue)
+            if xyz is None:
+                missing = [a for a in BACKBONE_ATOMS if a not in residue]
+                raise ValueError(f"{path}: residue {segment.chain}{number} lacks backbone atoms {missing}")
+            coords.append(xyz)
+            residues.append((segment.chain, number, _letter(residue) or "X"))
+    if not coords:
+        raise ValueError("the contig has no motif segment")
+    return np.stack(coords), residues

@@ -1,0 +1,185 @@
+import math
+
+import pytest
+import torch
+
+from modalities.protein import geometry as g
+from tests.helpers import gen
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+F64 = torch.float64
+
+
+def random_dihedrals(L, B=None, seed=0):
+    shape = (L,) if B is None else (B, L)
+    generator = gen(seed)
+    phi = torch.rand(shape, generator=generator, dtype=F64) * 360 - 180
+    psi = torch.rand(shape, generator=generator, dtype=F64) * 360 - 180
+    omega = 180 + 20 * torch.randn(shape, generator=generator, dtype=F64)  # some around +-180, cis-free
+    return phi, psi, omega
+
+
+def angle_diff(a, b):
+    return (a - b + 180) % 360 - 180
+
+
+def test_place_atom_matches_geometry():
+    a, b, c = torch.tensor([[0.3, 1.2, -0.4]], dtype=F64), torch.tensor([[0.0, 0.0, 0.0]], dtype=F64), \
+        torch.tensor([[1.5, 0.1, 0.2]], dtype=F64)
+    for torsion in (-170.0, -60.0, 0.0, 45.0, 180.0):
+        d = g.place_atom(a, b, c, 1.33, 116.0, torsion)
+        assert torch.allclose((d - c).norm(dim=-1), torch.tensor(1.33, dtype=F64))
+        assert torch.allclose(g._angle(b, c, d), torch.tensor(116.0, dtype=F64))
+        assert abs(angle_diff(g.dihedral(a, b, c, d), torsion).item()) < 1e-9
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_build_then_dihedrals_recovers_input(batched):
+    phi, psi, omega = random_dihedrals(25, B=3 if batched else None)
+    x = g.build_backbone(phi, psi, omega)
+    assert x.shape == ((3,) if batched else ()) + (25, 4, 3) and x.dtype == F64
+    phi2, psi2, omega2 = g.dihedrals(x)
+    assert torch.isnan(phi2[..., 0]).all() and torch.isnan(psi2[..., -1]).all() and torch.isnan(omega2[..., -1]).all()
+    assert angle_diff(phi2[..., 1:], phi[..., 1:]).abs().max() < 1e-4
+    assert angle_diff(psi2[..., :-1], psi[..., :-1]).abs().max() < 1e-4
+    assert angle_diff(omega2[..., :-1], omega[..., :-1]).abs().max() < 1e-4
+
+
+def test_built_chains_have_ideal_bonds_and_angles():
+    phi, psi, omega = random_dihedrals(30, B=2, seed=1)
+    x = g.build_backbone(phi, psi, omega)
+    lengths, angles = g.bond_lengths(x), g.bond_angles(x)
+    assert lengths["C-N"].shape == (2, 29) and lengths["N-CA"].shape == (2, 30)
+    assert angles["CA-C-N"].shape == (2, 29) and angles["N-CA-C"].shape == (2, 30)
+    for name, ideal in g.IDEAL_BONDS.items():
+        assert torch.allclose(lengths[name], torch.full_like(lengths[name], ideal), atol=1e-9), name
+    for name, ideal in g.IDEAL_ANGLES.items():
+        assert torch.allclose(angles[name], torch.full_like(angles[name], ideal), atol=1e-7), name
+    # O lies in the peptide plane, anti to N(i+1)
+    n, ca, c, o = x.unbind(dim=2)
+    assert angle_diff(g.dihedral(n[:, 1:], ca[:, :-1], c[:, :-1], o[:, :-1]), 180.0).abs().max() < 1e-6
+    # centred at the CA centroid
+    assert ca.mean(dim=1).abs().max() < 1e-9
+
+
+def test_ideal_helix_geometry():
+    x = g.ideal_helix(24, dtype=F64)
+    ca = x[:, 1]
+    d1 = (ca[1:] - ca[:-1]).norm(dim=-1)
+    assert torch.allclose(d1, torch.full_like(d1, g.CA_CA), atol=0.01)
+    d3 = (ca[3:] - ca[:-3]).norm(dim=-1)
+    assert ((d3 > 5.0) & (d3 < 5.4)).all()
+    # right-handed: the CA(i..i+3) virtual dihedral is about +50
+    assert (g.dihedral(ca[:-3], ca[1:-2], ca[2:-1], ca[3:]) - 50).abs().max() < 5
+    # 3.6 residues per turn (100 degrees about the axis) and a rise of ~1.5 A per residue: fit the axis
+    # as the direction of the sum of successive CA(i) - CA(i-1) ... use the principal axis of the CA trace
+    centred = ca - ca.mean(0)
+    axis = torch.linalg.svd(centred, full_matrices=False).Vh[0]
+    rise = ((ca[1:] - ca[:-1]) @ axis).abs()
+    assert ((rise - 1.5).abs() < 0.1).all()
+    radial = centred - (centred @ axis)[:, None] * axis
+    cosines = (radial[1:] * radial[:-1]).sum(-1) / (radial[1:].norm(dim=-1) * radial[:-1].norm(dim=-1))
+    turn = torch.rad2deg(torch.acos(cosines[4:-4])).mean()  # away from the ends, where the fit is best
+    assert abs(360 / turn.item() - 3.6) < 0.1
+
+
+def test_ideal_strand_and_hairpin_shapes():
+    s = g.ideal_strand(10, dtype=F64)
+    ca = s[:, 1]
+    d2 = (ca[2:] - ca[:-2]).norm(dim=-1)
+    assert (d2 > 6.0).all()  # extended
+    h = g.ideal_hairpin(16, dtype=F64)
+    assert h.shape == (16, 4, 3)
+    k = 16 // 2 - 1
+    cross = torch.stack([(h[k - 1 - j, 1] - h[k + 2 + j, 1]).norm() for j in range(4)])
+    assert ((cross > 4.0) & (cross < 6.0)).all()  # the strands near the turn are paired
+    with pytest.raises(ValueError, match="6 residues"):
+        g.ideal_hairpin(4)
+
+
+def test_dihedrals_respect_mask():
+    x = g.ideal_helix(10, dtype=F64)
+    batch = torch.stack([x, x])
+    mask = torch.ones(2, 10)
+    mask[1, 7:] = 0
+    phi, psi, omega = g.dihedrals(batch, mask)
+    assert phi.shape == (2, 10)
+    assert torch.isnan(psi[1, 6:]).all() and torch.isnan(phi[1, 7:]).all() and not torch.isnan(psi[1, :6]).any()
+    assert torch.allclose(phi[0, 1:], torch.full((9,), -57.0, dtype=F64))
+    lengths = g.bond_lengths(batch, mask)
+    assert torch.isnan(lengths["C-N"][1, 6:]).all() and torch.isnan(lengths["N-CA"][1, 7:]).all()
+
+
+def test_shape_and_mask_errors():
+    with pytest.raises(ValueError, match="shape"):
+        g.dihedrals(torch.zeros(5, 3, 3))
+    with pytest.raises(ValueError, match="float"):
+        g.dihedrals(torch.zeros(5, 4, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="mask must have shape"):
+        g.dihedrals(torch.zeros(2, 5, 4, 3), torch.ones(2, 4))
+    with pytest.raises(ValueError, match="padding at the end"):
+        g.dihedrals(torch.zeros(1, 5, 4, 3), torch.tensor([[0, 1, 1, 1, 1]]))
+    with pytest.raises(ValueError, match="0 and 1"):
+        g.dihedrals(torch.zeros(1, 5, 4, 3), torch.full((1, 5), 2))
+    with pytest.raises(ValueError, match="share one shape"):
+        g.build_backbone(torch.zeros(5), torch.zeros(4))
+    with pytest.raises(ValueError, match="non-finite"):
+        g.dihedrals(torch.full((5, 4, 3), math.nan))
+
+
+def test_random_rotations_are_rotations_and_seeded():
+    r = g.random_rotations(64, gen(0), dtype=F64)
+    assert r.shape == (64, 3, 3)
+    eye = torch.eye(3, dtype=F64).expand(64, 3, 3)
+    assert torch.allclose(r @ r.transpose(1, 2), eye, atol=1e-12)
+    assert torch.allclose(torch.linalg.det(r), torch.ones(64, dtype=F64), atol=1e-12)
+    assert torch.equal(r, g.random_rotations(64, gen(0), dtype=F64))
+    # uniform: the mean of Haar rotations is the zero matrix
+    big = g.random_rotations(4000, gen(1), dtype=F64)
+    assert big.mean(0).abs().max() < 0.05
+
+
+def test_kabsch_recovers_known_rotation():
+    x = g.build_backbone(*random_dihedrals(20, B=3, seed=2))
+    rot = g.random_rotations(3, gen(3), dtype=F64)
+    shift = torch.tensor([1.0, -2.0, 3.0], dtype=F64)
+    y = x @ rot[:, None].transpose(-1, -2) + shift
+    r, t, rmsd = g.kabsch(x, y)
+    assert torch.allclose(r, rot, atol=1e-9)
+    assert torch.allclose(x.flatten(1, 2) @ r.transpose(1, 2) + t[:, None], y.flatten(1, 2), atol=1e-8)
+    assert rmsd.abs().max() < 1e-6
+    assert g.rmsd_after_superposition(x[0], y[0]).item() < 1e-6  # one chain
+    assert g.rmsd_after_superposition(x[0, :, 1], y[0, :, 1]).item() < 1e-6  # points (N, 3)
+
+
+def test_kabsch_refuses_reflection():
+    x = g.build_backbone(*random_dihedrals(20, seed=4))
+    mirrored = x * torch.tensor([-1.0, 1.0, 1.0], dtype=F64)
+    r, _, rmsd = g.kabsch(x, mirrored)
+    assert torch.allclose(torch.linalg.det(r), torch.ones(1, dtype=F64), atol=1e-9)
+    assert rmsd.item() > 0.5  # a chiral chain cannot be rotated onto its mirror image
+
+
+def test_kabsch_with_mask_ignores_padding():
+    x = g.build_backbone(*random_dihedrals(12, B=2, seed=5))
+    rot = g.random_rotations(2, gen(6), dtype=F64)
+    y = x @ rot[:, None].transpose(-1, -2)
+    y[1, 9:] += 50.0  # garbage in the padding
+    mask = torch.ones(2, 12)
+    mask[1, 9:] = 0
+    _, _, rmsd = g.kabsch(x, y, mask)
+    assert rmsd.max() < 1e-6
+    with pytest.raises(ValueError, match="same shape"):
+        g.kabsch(x[:, :5], y)
+
+
+def test_centre():
+    x = g.ideal_helix(10, dtype=F64) + torch.tensor([5.0, 1.0, -3.0], dtype=F64)
+    batch = torch.stack([x, x])
+    mask = torch.ones(2, 10)
+    mask[1, 6:] = 0
+    c = g.centre(batch, mask)
+    assert c[0, :, 1].mean(0).abs().max() < 1e-9
+    assert c[1, :6, 1].mean(0).abs().max() < 1e-9 and (c[1, 6:] == 0).all()
+    assert g.centre(x).shape == (10, 4, 3)
