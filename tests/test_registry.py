@@ -10,7 +10,8 @@ def test_list_models_with_wildcards_modality_and_pretrained():
                 "image/mnist", "pointcloud/furniture", "pointcloud/shapes", "toy2d/checkerboard", "toy2d/moons",
                 "toy2d/ring8", "toy2d/swissroll"]
     assert zoo.list_models(pretrained=True) == released
-    architectures = ["image/dit", "image/latent", "image/unet", "image/vae", "pointcloud/transformer", "toy2d/mlp"]
+    architectures = ["image/dit", "image/latent", "image/unet", "image/vae", "pointcloud/transformer",
+                     "protein/transformer", "toy2d/mlp"]
     assert zoo.list_models() == sorted(released + architectures)  # audio/diffwave is an architecture too
     assert zoo.list_models("*/m*") == ["image/mnist", "toy2d/mlp", "toy2d/moons"]
     assert zoo.list_models(["*ring*", "*moon*"], pretrained=True) == ["toy2d/moons", "toy2d/ring8"]

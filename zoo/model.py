@@ -127,17 +127,19 @@ class ZooModel(nn.Module):
                              prior=prior or core.priors.from_name(self.config.get("prior", "isotropic")),
                              sigma_data=self.config.get("sigma_data", 0.5))
 
-    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """x_T for n samples: sigma(t_max) times standard noise, shape (n, *sample_shape)."""
+    def noise(self, n: int, generator: torch.Generator | None = None, prior=None) -> torch.Tensor:
+        """x_T for n samples: sigma(t_max) times a draw of the prior (default: the config's), shape
+        (n, *sample_shape)."""
         param = next(self.network.parameters())
-        z = self.denoiser().prior.noise(torch.empty((n, *self.sample_shape)), generator)
+        z = (prior or self.denoiser().prior).noise(torch.empty((n, *self.sample_shape)), generator)
         return (z * float(self.schedule.sigma(self.schedule.t_max))).to(param.device, param.dtype)
 
     @torch.no_grad()
     def sample(self, n: int = 16, *, steps: int | None = None, sampler: str | None = None, timesteps=None,
                guidance: float | None = None, cond: dict | None = None, generator: torch.Generator | None = None,
                x_T: torch.Tensor | None = None, callback=None, return_info: bool = False, clip_x0=None,
-               inpaint: tuple[torch.Tensor, torch.Tensor] | None = None, **options):
+               inpaint: tuple[torch.Tensor, torch.Tensor] | None = None, mask: torch.Tensor | None = None,
+               **options):
         """Draw ``n`` samples of shape (n, *sample_shape) with the model's sampling defaults.
 
         guidance: classifier-free guidance scale for conditional models (uses ``cond`` and the
@@ -146,13 +148,23 @@ class ZooModel(nn.Module):
         clip_x0: ``(low, high)`` static thresholding of the x0 prediction at every step, ``False``
         for none; default: the config's ``sampling.clip_x0``.
         inpaint: ``(known, mask)``, a known part held exact (``core.guidance.Inpaint``): known
-        (n, *sample_shape) or the shape of ``x_T``, mask broadcastable to it, 1 where known."""
+        (n, *sample_shape) or the shape of ``x_T``, mask broadcastable to it, 1 where known.
+        mask: (n, N), 1 for the real elements of variable-length sets (residues, points): the noise
+        is drawn from the config's prior on them and the network gets ``mask=`` (never dropped by
+        guidance); padding stays zero."""
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         defaults = self.config.get("sampling", {})
         if guidance is None and cond:
             guidance = defaults.get("guidance")
-        den = self.denoiser()
+        if mask is not None:
+            length = self.sample_shape[0] if x_T is None else x_T.shape[1]
+            if tuple(mask.shape) != (n, length):
+                raise ValueError(f"mask must have shape ({n}, {length}), got {tuple(mask.shape)}")
+            mask = mask.to(next(self.network.parameters()).device)
+        prior = None if mask is None else core.priors.from_name(self.config.get("prior", "isotropic"), mask)
+        den = self.denoiser(prior)
+        sets = {} if mask is None else {"mask": mask}  # network keyword arguments that guidance must not drop
         if guidance is not None and guidance != 1.0:
             if not cond:
                 raise ValueError("guidance needs cond= (the condition to guide toward)")
@@ -160,14 +172,16 @@ class ZooModel(nn.Module):
             if not null:
                 raise ValueError(f"{self.name} has no null condition in its config, so it cannot use guidance")
             uncond = {k: torch.full_like(v, null[k]) for k, v in cond.items()}
-            den, cond = core.guidance.ClassifierFree(den, guidance, cond, uncond), None
+            den, cond = core.guidance.ClassifierFree(den, guidance, {**cond, **sets}, {**uncond, **sets}), None
+        elif sets:
+            cond = {**(cond or {}), **sets}
         if inpaint is not None:
             den = core.guidance.Inpaint(den, *inpaint)
         clip_x0 = defaults.get("clip_x0") if clip_x0 is None else clip_x0
         if clip_x0:
             den = core.guidance.Threshold(den, *clip_x0)
         if x_T is None:
-            x_T = self.noise(n, generator)
+            x_T = self.noise(n, generator, prior=prior)
         was_training = self.training
         self.eval()
         try:

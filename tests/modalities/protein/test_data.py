@@ -84,7 +84,7 @@ def test_prepare_synthetic_npz_round_trip(synthetic, tmp_path):
 
 def test_protein_data_crops_and_masks(synthetic, tmp_path):
     out = pdata.prepare(str(synthetic), tmp_path / "chains.npz", test_fraction=0.3, seed=1)
-    data = pdata.ProteinData(out, crop=(20, 30))
+    data = pdata.ProteinData("chains", out, crop=(20, 30), rotate=False)
     train_lengths = {len(c) for c in data.chains["train"]}
     generator = torch.Generator().manual_seed(0)
     seen = set()
@@ -103,15 +103,30 @@ def test_protein_data_crops_and_masks(synthetic, tmp_path):
         assert ((gaps - 3.8).abs() < 0.05).all()
         seen.update(lengths.tolist())
     assert len(seen) > 5
-    whole = pdata.ProteinData(out, crop=(80, 90)).batch(8, generator)
+    whole = pdata.ProteinData("chains", out, crop=(80, 90), rotate=False).batch(8, generator)
     assert set(whole["mask"].sum(1).tolist()) <= train_lengths
     reference = data.reference("test")
     assert len(reference) == len(data.chains["test"]) >= 1
     assert all(r.shape[1:] == (4, 3) and r[:, 1].mean(0).abs().max() < 1e-4 for r in reference)
     assert data.sample_shape == (30, 4, 3)
-    assert data.config() == {"path": str(out), "crop": [20, 30], "seed": 0}
+    assert data.config() == {"name": "chains", "path": str(out), "crop": [20, 30], "seed": 0, "rotate": False}
     with pytest.raises(ValueError, match="crop"):
-        pdata.ProteinData(out, crop=(30, 20))
+        pdata.ProteinData("chains", out, crop=(30, 20))
+    with pytest.raises(ValueError, match="needs path="):
+        pdata.dataset("chains")
+    with pytest.raises(ValueError, match="unknown protein data set 'pdb'"):
+        pdata.dataset("pdb")
+
+
+def test_rotation_augmentation_turns_each_crop_rigidly():
+    plain = pdata.dataset("ideal", crop=(40, 40), rotate=False).batch(4, torch.Generator().manual_seed(5))
+    turned = pdata.dataset("ideal", crop=(40, 40)).batch(4, torch.Generator().manual_seed(5))
+    assert not torch.allclose(plain["x"], turned["x"])
+    for a, b in zip(plain["x"], turned["x"]):  # same crops, rigidly turned: the same internal distances
+        pa, pb = a.reshape(-1, 3).double(), b.reshape(-1, 3).double()
+        torch.testing.assert_close(torch.cdist(pa, pa), torch.cdist(pb, pb), atol=1e-3, rtol=0)
+    ideal = pdata.dataset("ideal")
+    assert len(ideal.chains["train"]) == 12 and len(ideal.reference("test")) == 4
 
 
 def test_real_sources_parse():
