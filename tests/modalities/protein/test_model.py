@@ -59,3 +59,18 @@ def test_a_masked_zero_centred_recipe_trains_saves_and_loads(tmp_path):
     loaded = zoo.load(str(tmp_path / "run" / "model"))
     assert loaded.config["prior"] == "zero_com" and loaded.sample_shape == (40, 4, 3)
     torch.testing.assert_close(loaded.sample(2, length=25, generator=gen(2)), trained.sample(2, length=25, generator=gen(2)))
+
+
+def test_evaluation_tells_an_untrained_model_from_real_chains(model):
+    from modalities.protein.data import dataset
+    from modalities.protein.evaluation import evaluate
+
+    result = evaluate(model, dataset("ideal"), n=4, steps=3)
+    real = result["real_chains"]
+    assert result["protocol"] == "protein-backbone-eval/1" and result["n"] == 4
+    assert real["bonds_within"] == 1.0 and real["angles_within"] == 1.0 and real["break_free"] == 1.0
+    assert real["clash_rate"] == 0.0 and real["rg_ratio"] > 0
+    assert result["bonds_within"] < 0.5 and result["break_free"] < 1.0  # random weights: no protein geometry
+    assert result["phi_psi_kl"] > real["phi_psi_kl"]
+    assert result["equivariance_error"] > 1e-3 and "not computed" in result["designability"]
+    assert result["seconds_per_100_residues"] > 0
