@@ -112,6 +112,11 @@ class ZooModel(nn.Module):
             raise ValueError(f"class labels must lie in 0..{self.num_classes - 1}, got {labels.min()}..{labels.max()}")
         return labels
 
+    def balanced_labels(self, n: int) -> torch.Tensor | None:
+        """(n,) labels 0, 1, ..., K-1, 0, 1, ... of a class-conditional model (in a grid of K columns,
+        column k holds class k); None for an unconditional one."""
+        return torch.arange(n) % self.num_classes if self.num_classes else None
+
     def class_index(self, name: str) -> int:
         """The index of class ``name``: one of ``class_names``, or an index written as a string ("3")."""
         if name.strip().lstrip("-").isdigit():
@@ -127,11 +132,12 @@ class ZooModel(nn.Module):
                              prior=prior or core.priors.from_name(self.config.get("prior", "isotropic")),
                              sigma_data=self.config.get("sigma_data", 0.5))
 
-    def noise(self, n: int, generator: torch.Generator | None = None, prior=None) -> torch.Tensor:
+    def noise(self, n: int, generator: torch.Generator | None = None, prior=None, shape: tuple | None = None
+              ) -> torch.Tensor:
         """x_T for n samples: sigma(t_max) times a draw of the prior (default: the config's), shape
-        (n, *sample_shape)."""
+        (n, *shape) (default: (n, *sample_shape); sets may be drawn with another number of elements)."""
         param = next(self.network.parameters())
-        z = (prior or self.denoiser().prior).noise(torch.empty((n, *self.sample_shape)), generator)
+        z = (prior or self.denoiser().prior).noise(torch.empty((n, *(shape or self.sample_shape))), generator)
         return (z * float(self.schedule.sigma(self.schedule.t_max))).to(param.device, param.dtype)
 
     @torch.no_grad()

@@ -26,7 +26,7 @@ from . import metrics
 from .classifier import load_classifier
 from .data import CLASSES, to_model
 
-__all__ = ["PROTOCOL", "evaluate", "preview", "balanced_labels"]
+__all__ = ["PROTOCOL", "evaluate", "preview"]
 
 PROTOCOL = "image-eval/1"
 DEFAULT_N = 1000
@@ -35,15 +35,11 @@ BATCH = 100
 NLL_TOLERANCE = 1e-4
 
 
-def balanced_labels(n: int, num_classes: int) -> torch.Tensor:
-    """(n,) labels 0, 1, ..., K-1, 0, 1, ...: in a grid of K columns, column k holds class k."""
-    return torch.arange(n) % num_classes
-
 
 def _draw(model, n: int, seed: int, batch: int = BATCH, **options) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
     """n samples in batches, their labels, and how they were made (with wall time)."""
     generator = torch.Generator().manual_seed(seed)
-    labels = balanced_labels(n, model.num_classes) if model.num_classes else None
+    labels = model.balanced_labels(n)
     pieces, info, start = [], None, time.perf_counter()
     for first in range(0, n, batch):
         part = None if labels is None else labels[first:first + batch]
@@ -142,7 +138,7 @@ def preview(model, n: int, *, seed: int = 0) -> tuple[torch.Tensor, dict]:
         return model.sample(n, generator=generator), {"sampler": "decoder", "steps": 1, "seed": seed,
                                                       "what": f"{n} decoded draws from the autoencoder's N(0, I) prior "
                                                               "(an autoencoder of latent diffusion is not a generator)"}
-    labels = balanced_labels(n, model.num_classes) if model.num_classes else None
+    labels = model.balanced_labels(n)
     x, info = model.sample(n, cond=labels, generator=generator, return_info=True)
     settings = {"sampler": info.sampler, "steps": len(info.ts) - 1, "nfe": info.nfe, "seed": seed}
     if labels is not None:

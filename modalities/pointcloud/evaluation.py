@@ -27,7 +27,7 @@ import torch
 from . import metrics
 from .model import crop
 
-__all__ = ["PROTOCOL", "evaluate", "preview", "balanced_labels"]
+__all__ = ["PROTOCOL", "evaluate", "preview"]
 
 PROTOCOL = "pointcloud-eval/1"
 BATCH = 50
@@ -35,10 +35,6 @@ DEFAULT_EMD_N = 100
 EMD_POINTS = 512  # the approximate EMD's subsample size
 DEFAULT_COMPLETION_N = 64
 
-
-def balanced_labels(n: int, num_classes: int) -> torch.Tensor:
-    """(n,) labels 0, 1, ..., K-1, 0, 1, ...: in a grid of K columns, column k holds class k."""
-    return torch.arange(n) % num_classes
 
 
 def _device(model) -> torch.device:
@@ -155,7 +151,7 @@ def evaluate(model, data, *, n: int | None = None, seed: int = 0, steps: int | N
 def preview(model, n: int, *, seed: int = 0) -> tuple[torch.Tensor, dict]:
     """n samples for cards and ``zoo demo``: a class-conditional model draws class k in column k."""
     generator = torch.Generator().manual_seed(seed)
-    labels = balanced_labels(n, model.num_classes) if model.num_classes else None
+    labels = model.balanced_labels(n)
     x, info = model.sample(n, cond=labels, generator=generator, return_info=True)
     settings = {"sampler": info.sampler, "steps": len(info.ts) - 1, "nfe": info.nfe, "seed": seed}
     if labels is not None:

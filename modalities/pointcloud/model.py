@@ -41,11 +41,6 @@ class PointCloudModel(ZooModel):
     def normalization(self) -> str:
         return self.config["data"]["normalization"]
 
-    def _x_T(self, n: int, points: int, generator) -> torch.Tensor:
-        param = next(self.network.parameters())
-        sigma = float(self.schedule.sigma(self.schedule.t_max))
-        return (torch.randn((n, points, 3), generator=generator) * sigma).to(param.device, param.dtype)
-
     @torch.no_grad()
     def sample(self, n: int = 16, *, cond=None, guidance: float | None = None, points: int | None = None,
                generator: torch.Generator | None = None, **options):
@@ -58,7 +53,7 @@ class PointCloudModel(ZooModel):
         if points is not None and (not isinstance(points, int) or points < 1):
             raise ValueError(f"points must be a positive integer, got {points!r}")
         if options.get("x_T") is None:
-            options["x_T"] = self._x_T(n, points or self.points, generator)
+            options["x_T"] = self.noise(n, generator, shape=(points or self.points, 3))
         if labels is not None:
             labels = {"label": labels.to(options["x_T"].device)}
         return super().sample(n, cond=labels, guidance=guidance, generator=generator, **options)
@@ -78,7 +73,7 @@ class PointCloudModel(ZooModel):
         if not bool(torch.isfinite(partial).all()):
             raise ValueError("partial clouds hold NaN or infinite coordinates")
         b, m = partial.shape[:2]
-        x_T = self._x_T(b, total, generator)
+        x_T = self.noise(b, generator, shape=(total, 3))
         known = torch.zeros_like(x_T)
         known[:, :m] = partial.to(known)
         mask = torch.zeros(b, total, 1, dtype=x_T.dtype, device=x_T.device)

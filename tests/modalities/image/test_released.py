@@ -5,7 +5,6 @@ import torch
 import zoo
 from modalities.image import metrics
 from modalities.image.classifier import load_classifier
-from modalities.image.evaluation import balanced_labels
 
 # class accuracy of 50 guided samples at 8 steps, as measured on the released weights, less a margin
 # (measured: fashion 0.96, fashion-ldm 0.48, mnist 0.74, fashion-dit 0.36; unguided 0.04-0.10)
@@ -16,7 +15,7 @@ FLOORS = {"image/fashion": 0.8, "image/fashion-dit": 0.25, "image/fashion-ldm": 
 def test_guided_samples_have_their_class_and_unguided_ones_do_not(name):
     model = zoo.load(name, local_files_only=True)
     classifier = load_classifier(model.config["data"]["name"])
-    labels = balanced_labels(50, model.num_classes)
+    labels = model.balanced_labels(50)
     accuracy = {}
     for w in (0.0, model.config["sampling"]["guidance"]):
         x = model.sample(50, cond=labels, guidance=w, steps=8, generator=torch.Generator().manual_seed(0))

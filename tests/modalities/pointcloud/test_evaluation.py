@@ -3,7 +3,7 @@ import torch
 
 from modalities.pointcloud import crop
 from modalities.pointcloud import data as pc_data
-from modalities.pointcloud.evaluation import PROTOCOL, balanced_labels, evaluate, preview
+from modalities.pointcloud.evaluation import PROTOCOL, evaluate, preview
 from zoo.core.samplers import SampleInfo
 from zoo.model import ZooModel
 
@@ -91,4 +91,4 @@ def test_preview_puts_class_k_in_column_k(shapes):
     model = model_for(shapes)
     x, settings = preview(model, 16, seed=0)
     assert x.shape == (16, 64, 3) and settings["guidance"] == 2.0 and "torus" in settings["what"]
-    assert balanced_labels(10, 8).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 0, 1]
+    assert model.balanced_labels(10).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 0, 1]

@@ -92,10 +92,14 @@ def test_save_and_load_give_the_same_samples(model, tmp_path):
                                model.sample(2, cond="capsule", generator=gen(5)))
 
 
+def test_balanced_labels_put_class_k_in_column_k(model):
+    assert model.balanced_labels(10).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 0, 1]
+
+
 def test_an_unconditional_model_refuses_classes():
     cfg = config(network={**NET, "num_classes": 0})
     del cfg["null_cond"], cfg["class_names"]
     m = ZooModel.from_config(cfg)
     with pytest.raises(ValueError, match="unconditional"):
         m.sample(2, cond="torus")
-    assert m.sample(2, generator=gen(0)).shape == (2, 32, 3)
+    assert m.sample(2, generator=gen(0)).shape == (2, 32, 3) and m.balanced_labels(4) is None
