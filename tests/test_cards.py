@@ -10,10 +10,11 @@ TOY2D = ["toy2d/checkerboard", "toy2d/moons", "toy2d/ring8", "toy2d/swissroll"]
 AUDIO = ["audio/diffwave", "audio/diffwave-digits"]
 IMAGE = ["image/fashion", "image/fashion-dit", "image/fashion-ldm", "image/mnist"]
 POINTCLOUD = ["pointcloud/furniture", "pointcloud/shapes"]
+PROTEIN = ["protein/backbone"]
 SECTIONS = ["summary", "intended_use", "usage", "samples", "data", "training", "sampling", "metrics", "limitations"]
 
 
-@pytest.mark.parametrize("name", TOY2D + AUDIO + IMAGE + POINTCLOUD)
+@pytest.mark.parametrize("name", TOY2D + AUDIO + IMAGE + POINTCLOUD + PROTEIN)
 def test_released_cards_are_up_to_date_and_complete(name):
     folder = hub.MODEL_CARDS / name
     card = (folder / "README.md").read_text()
@@ -121,3 +122,15 @@ def test_parameters_are_counted_from_the_header(tmp_path):
     (tmp_path / "x.safetensors").write_bytes(b"nope")
     with pytest.raises(ValueError, match="x.safetensors: not a readable safetensors file"):
         cards.count_parameters(tmp_path / "x.safetensors")
+
+
+def test_protein_card_says_cpu_trained_names_its_data_and_compares_with_real_chains():
+    folder = hub.MODEL_CARDS / "protein/backbone"
+    card = (folder / "README.md").read_text()
+    assert "CPU-trained, not the final checkpoint" in card and "CPU" in json.loads(
+        (folder / "training" / "run.json").read_text())["hardware"]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["protocol"] == "protein-backbone-eval/1" and "not computed" in metrics["designability"]
+    assert set(metrics["real_chains"]) >= {"bonds_within", "clash_rate", "rama_disallowed", "sse_helix"}
+    assert "| real_chains |" in card and "849 chains" in card and "--motif motif.pdb --contig" in card
+    assert f"zoo eval protein/backbone -n {metrics['n']} --steps {metrics['steps']}" in card

@@ -201,3 +201,31 @@ def test_sample_a_point_cloud_class_by_name_to_ply_and_prepare_furniture(tmp_pat
                      f"directory={tmp_path}"]) == 0
     from modalities.pointcloud.data import load_arrays
     assert len(load_arrays("furniture", str(out))["train_points"]) == 9
+
+
+def test_protein_backbones_and_motif_scaffolds_from_the_command_line(tmp_path, capsys):
+    from modalities.protein import io as pio
+    from modalities.protein.geometry import ideal_helix
+    from zoo.train import load_recipe, train
+
+    train(load_recipe("recipes/protein/backbone.yaml", ["preset=smoke"]), tmp_path / "run")
+    folder = str(tmp_path / "run" / "model")
+    out = tmp_path / "out"
+    assert cli.main(["sample", folder, "--length", "30", "-n", "2", "--steps", "2", "-o", f"{out}/"]) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["backbone_000.pdb", "backbone_001.pdb"]
+    assert len(pio.chains_from_structure(pio.read_structure(out / written[1]))[0]) == 30
+    pio.write_backbone(tmp_path / "motif.pdb", ideal_helix(20))
+    assert cli.main(["sample", folder, "--motif", str(tmp_path / "motif.pdb"), "--contig", "5,A3-12,4", "-n", "2",
+                     "--steps", "2", "-o", str(tmp_path / "scaffold.cif")]) == 0
+    printed = capsys.readouterr().out
+    assert "scaffold_001.cif: 19 residues, motif at positions 6-15, motif RMSD" in printed
+    assert len(pio.chains_from_structure(pio.read_structure(tmp_path / "scaffold_001.cif"))[0]) == 19
+    for args, message in [(["--motif", "m.pdb"], "--motif and --contig go together"),
+                          (["--motif", str(tmp_path / "motif.pdb"), "--contig", "5,B1-3"], "no chain 'B'"),
+                          (["--motif", str(tmp_path / "motif.pdb"), "--contig", "A1-5", "--length", "9"], "--length"),
+                          (["--length", "1"], "at least 2 residues")]:
+        assert cli.main(["sample", folder, *args, "-o", str(tmp_path / "x.pdb")]) == 2
+        assert message in capsys.readouterr().err
+    assert cli.main(["sample", "toy2d/ring8", "--length", "30", "-o", str(tmp_path / "x.png")]) == 2
+    assert "--length is for models of variable-length chains" in capsys.readouterr().err

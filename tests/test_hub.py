@@ -118,8 +118,8 @@ def test_save_writes_a_hub_ready_folder(tmp_path):
 # ---- names, the Hub and the embedded copies -------------------------------------------------------------
 
 RELEASED = ["audio/diffwave", "audio/diffwave-digits", "image/fashion", "image/fashion-dit", "image/fashion-ldm",
-            "image/mnist", "pointcloud/furniture", "pointcloud/shapes", "toy2d/checkerboard", "toy2d/moons",
-            "toy2d/ring8", "toy2d/swissroll"]
+            "image/mnist", "pointcloud/furniture", "pointcloud/shapes", "protein/backbone", "toy2d/checkerboard",
+            "toy2d/moons", "toy2d/ring8", "toy2d/swissroll"]
 
 
 @pytest.fixture

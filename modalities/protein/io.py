@@ -23,6 +23,9 @@ mmCIF (``MMCIFIO``) by the suffix; atomic.  A batch (B, L, 4, 3) goes to one fil
 ``<stem>_000<suffix>``, ``<stem>_001<suffix>``, ... (easier for per-structure tools than a
 multi-model file).
 
+Previews (``write_preview``): a PNG grid, one cell per backbone, its CA trace drawn in 3-D and
+coloured from the N terminus (blue) to the C terminus (red), every cell at the same scale.
+
 Contigs for motif scaffolding (``parse_contig``): comma-separated items, spaces ignored:
 
 - ``N`` or ``A-B`` (digits only): a generated stretch of exactly N residues / between A and B
@@ -55,7 +58,8 @@ from Bio.PDB.Structure import Structure
 from zoo.files import atomic_write
 
 __all__ = ["BACKBONE_ATOMS", "BREAK_DISTANCE", "Chain", "Generated", "Motif", "read_structure", "parse_structure",
-           "chains_from_structure", "ideal_cb", "write_backbone", "parse_contig", "sample_contig", "motif_from_pdb"]
+           "chains_from_structure", "ideal_cb", "write_backbone", "write_preview", "residue_mask", "parse_contig",
+           "sample_contig", "motif_from_pdb"]
 
 BACKBONE_ATOMS = ("N", "CA", "C", "O")
 BREAK_DISTANCE = 4.2  # Angstrom; consecutive CA atoms are 3.80 A apart (3.0 for a rare cis peptide)
@@ -232,7 +236,8 @@ def _structure(backbone: np.ndarray, mask, names: list[str], chain_id: str, bfac
     structure, model, chain = Structure("backbone"), Model(0), BioChain(chain_id)
     structure.add(model)
     model.add(chain)
-    cb = ideal_cb(backbone)
+    cb = np.zeros((len(backbone), 3))
+    cb[mask] = ideal_cb(backbone[mask])  # not for padding: its zero atoms have no frame
     serial = 1
     for i in range(len(backbone)):
         if not mask[i]:
@@ -293,6 +298,56 @@ def write_backbone(path, backbone, *, mask=None, residue: str = "GLY", chain_id:
         writer.save(tmp)
 
     return atomic_write(path, write)
+
+
+def residue_mask(backbone) -> np.ndarray:
+    """(B, L) bool: the residues of backbones (B, L, 4, 3) that are not all-zero padding (a real
+    residue cannot have its four atoms at one point)."""
+    x = _as_numpy(backbone)
+    if x.ndim != 4 or x.shape[2:] != (4, 3):
+        raise ValueError(f"backbones must have shape (B, L, 4, 3), got {x.shape}")
+    return np.abs(x).reshape(*x.shape[:2], 12).max(-1) > 0
+
+
+PREVIEW_COLUMNS = 4
+PREVIEW_CELL_INCHES = 2.4
+
+
+def write_preview(path, backbones, *, mask=None, title: str = "") -> Path:
+    """A PNG of backbones (B, L, 4, 3) (module docstring); mask (B, L), default ``residue_mask``."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+    from mpl_toolkits.mplot3d import Axes3D  # noqa: F401  (registers the "3d" projection)
+    from mpl_toolkits.mplot3d.art3d import Line3DCollection
+
+    x = _as_numpy(backbones).astype(np.float64)
+    mask = residue_mask(x) if mask is None else _as_numpy(mask).astype(bool)
+    if mask.shape != x.shape[:2]:
+        raise ValueError(f"mask must have shape {x.shape[:2]}, got {mask.shape}")
+    traces = [x[b, mask[b], 1] for b in range(len(x))]
+    if any(len(t) < 2 for t in traces):
+        raise ValueError("every backbone needs at least 2 residues to draw")
+    half = 0.8 * max(float(np.abs(t - t.mean(0)).max()) for t in traces) or 1.0  # corners may clip
+    columns = min(PREVIEW_COLUMNS, len(traces))
+    rows = -(-len(traces) // columns)
+    top = 0.4 if title else 0.0
+    height = rows * PREVIEW_CELL_INCHES + top
+    figure = Figure(figsize=(columns * PREVIEW_CELL_INCHES, height), dpi=100)
+    figure.subplots_adjust(left=0, right=1, bottom=0, top=1 - top / height, wspace=0, hspace=0)
+    for i, trace in enumerate(traces):
+        axes = figure.add_subplot(rows, columns, i + 1, projection="3d")
+        trace = trace - trace.mean(0)
+        colours = colormaps["jet"](np.linspace(0, 1, len(trace) - 1))
+        axes.add_collection3d(Line3DCollection(np.stack([trace[:-1], trace[1:]], 1), colors=colours, linewidths=1.4))
+        for set_limits in (axes.set_xlim, axes.set_ylim, axes.set_zlim):
+            set_limits(-half, half)
+        axes.set_box_aspect((1, 1, 1), zoom=1.5)  # matplotlib's default leaves a wide empty margin
+        axes.set_axis_off()
+        axes.text2D(0.5, 0.95, f"{len(trace)} residues", transform=axes.transAxes, ha="center", fontsize=8)
+    if title:
+        figure.suptitle(title, fontsize=10, y=1 - 0.5 * top / height, va="center")
+    metadata = {"Title": title} if title else {}
+    return atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", metadata=metadata))
 
 
 # ----------------------------------------------------------------------------------------------- contigs

@@ -1,10 +1,12 @@
 """The backbone denoiser: a transformer over residues, trained with random rotations.
 
-Each residue is a token made from its four backbone atoms (N, CA, C, O: 12 coordinates) through a
-linear layer, plus a sinusoidal embedding of its index along the chain (order matters in a
-chain, unlike in a point cloud); padding residues (``mask`` 0) are never attended to and get a
-zero output.  Time conditions every block through adaLN-Zero (``zoo.nn.AdaLNZeroBlock``, shared
-with the image DiT and the point transformer).
+Each residue is a token made through a linear layer from its four backbone atoms (N, CA, C, O: 12
+coordinates), the same atoms relative to its CA (9), and the differences to the previous and the
+next residue's atoms (12 + 12, zero at the chain ends and next to padding), so that bond vectors
+are inputs rather than something attention must learn to subtract; plus a sinusoidal embedding of
+its index along the chain (order matters in a chain, unlike in a point cloud).  Padding residues
+(``mask`` 0) are never attended to and get a zero output.  Time conditions every block through
+adaLN-Zero (``zoo.nn.AdaLNZeroBlock``, shared with the image DiT and the point transformer).
 
 The network is not rotation-equivariant by construction: rotations are handled by training on
 randomly rotated chains (augmentation), and ``equivariance_error`` measures how far the trained
@@ -19,9 +21,24 @@ from torch import nn
 from zoo.nn import AdaLNZeroBlock, NoiseLabelEmbedding, modulate, sinusoidal, time_and_class
 from zoo.registry import register
 
-__all__ = ["BackboneTransformer", "backbone_transformer", "equivariance_error"]
+__all__ = ["BackboneTransformer", "backbone_transformer", "equivariance_error", "residue_features"]
 
 ATOMS = 4  # N, CA, C, O
+FEATURES = 3 * ATOMS + 9 + 2 * 3 * ATOMS  # atoms, atoms relative to CA, differences to both neighbours
+
+
+def residue_features(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Token features (B, L, FEATURES) of backbones x (B, L, 4, 3) (module docstring)."""
+    b, length = x.shape[:2]
+    real = torch.ones(b, length, dtype=torch.bool, device=x.device) if mask is None else mask.bool()
+    flat = x.flatten(2)
+    own = (x[:, :, [0, 2, 3]] - x[:, :, 1:2]).flatten(2)
+    pad = torch.zeros_like(flat[:, :1])
+    has_next = torch.cat([real[:, 1:] & real[:, :-1], torch.zeros_like(real[:, :1])], 1)
+    has_previous = torch.cat([torch.zeros_like(real[:, :1]), real[:, 1:] & real[:, :-1]], 1)
+    to_next = torch.cat([flat[:, 1:] - flat[:, :-1], pad], 1) * has_next[..., None]
+    to_previous = torch.cat([pad, flat[:, :-1] - flat[:, 1:]], 1) * has_previous[..., None]
+    return torch.cat([flat, own, to_next, to_previous], 2)
 
 
 class BackboneTransformer(nn.Module):
@@ -34,7 +51,7 @@ class BackboneTransformer(nn.Module):
             raise ValueError(f"hidden ({hidden}) must be even and divisible by heads ({heads})")
         self.hidden = hidden
         self.time = NoiseLabelEmbedding(hidden, 256)
-        self.embed = nn.Linear(3 * ATOMS, hidden)
+        self.embed = nn.Linear(FEATURES, hidden)
         self.blocks = nn.ModuleList(AdaLNZeroBlock(hidden, heads, mlp_ratio) for _ in range(depth))
         self.final_norm = nn.LayerNorm(hidden, elementwise_affine=False, eps=1e-6)
         self.final_modulation = nn.Linear(hidden, 2 * hidden)
@@ -59,7 +76,7 @@ class BackboneTransformer(nn.Module):
                              f"got {tuple(mask.shape)}")
         c = time_and_class(self.time, None, noise_label, None, x, "protein/transformer")
         position = sinusoidal(torch.arange(length, device=x.device), self.hidden)
-        h = self.embed(x.flatten(2).to(self.embed.weight.dtype)) + position.to(self.embed.weight.dtype)
+        h = self.embed(residue_features(x, mask).to(self.embed.weight.dtype)) + position.to(self.embed.weight.dtype)
         for block in self.blocks:
             h = block(h, c, mask)
         shift, scale = self.final_modulation(F.silu(c))[:, None].chunk(2, dim=2)

@@ -88,6 +88,35 @@ def test_inpainting_keeps_the_known_part_exact(ring, name):
     assert torch.isfinite(x).all() and x[:, 1].std() > 0.05  # the free part is generated, not copied
 
 
+def test_inpainting_a_known_part_that_moves_with_the_prediction_stays_on_the_prior_subspace():
+    """A callable known part (here: a fixed shape translated onto where x0 puts it) is held up to
+    that motion, and x0 is projected onto the zero-centre-of-mass subspace after the replacement."""
+    from zoo.core.priors import ZeroCentreOfMass
+
+    prior = ZeroCentreOfMass()
+    shape = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]], dtype=F64)  # 3 of the 6 points are known
+
+    def network(x, label):  # any smooth function: x0 pulled toward a fixed, off-centre cloud
+        return 0.5 * x + torch.linspace(-1, 3, 12, dtype=F64).reshape(1, 6, 2)
+
+    den = core.Denoiser(network, core.schedules.EDM(), "x0", prior=prior, sigma_data=1.0)
+    mask = torch.tensor([1.0, 1, 1, 0, 0, 0], dtype=F64)[None, :, None]
+
+    def known(x0):  # the shape, moved so that its centre sits where x0 puts the known points' centre
+        placed = shape + (x0[:, :3].mean(1, keepdim=True) - shape.mean(0))
+        return torch.cat([placed, torch.zeros_like(x0[:, 3:])], 1)
+
+    x_T = prior.noise(torch.empty(5, 6, 2, dtype=F64), gen(1)) * 80
+    x = core.sample(Inpaint(den, known, mask), x_T, sampler="heun", steps=8)
+    torch.testing.assert_close(x.mean(1), torch.zeros(5, 2, dtype=F64), rtol=0, atol=1e-9)
+    torch.testing.assert_close(x[:, :3] - x[:, :3].mean(1, keepdim=True), (shape - shape.mean(0)).expand(5, 3, 2),
+                               rtol=0, atol=1e-9)
+    assert (x[:, 3:] - x[:, 3:].mean(1, keepdim=True)).abs().max() > 0.01  # the rest is not copied
+    fixed = torch.cat([shape, torch.zeros(3, 2, dtype=F64)])[None].expand(5, 6, 2)
+    x0 = Inpaint(den, fixed, mask)(x_T, 0.5).x0  # a fixed known part off the subspace is projected too
+    torch.testing.assert_close(x0.mean(1), torch.zeros(5, 2, dtype=F64), rtol=0, atol=1e-9)
+
+
 def test_guidance_input_errors(ring):
     den = oracle(ring, SCHED)
     with pytest.raises(ValueError, match="rescale"):

@@ -111,28 +111,34 @@ class ClassifierGuidance(DenoiserWrapper):
 
 
 class Inpaint(DenoiserWrapper):
-    """Hold a known part exact: ``x0 <- mask * known + (1 - mask) * x0``.
+    """Hold a known part exact: ``x0 <- mask * known + (1 - mask) * x0``, then projected onto the
+    prior's subspace (e.g. zero centre of mass; the identity for isotropic noise).
 
-    known: (B, ...) values of the known part (anything elsewhere); mask: 1 where known, broadcastable
-    to (B, ...).  The noise estimate follows from ``x`` and this ``x0``, so along any sampler the
-    known part stays ``alpha_t * known + sigma_t * noise`` and ends exactly at ``known``.
+    known: (B, ...) values of the known part (anything elsewhere), or a function of the predicted
+    x0 returning them (a known part that may move with the prediction, e.g. a motif superposed onto
+    where the network puts it); mask: 1 where known, broadcastable to (B, ...).  The noise estimate
+    follows from ``x`` and this ``x0``, so along any sampler the known part stays
+    ``alpha_t * known + sigma_t * noise`` and ends exactly at ``known`` (up to the projection's shift).
     """
 
-    def __init__(self, base, known: torch.Tensor, mask: torch.Tensor):
+    def __init__(self, base, known, mask: torch.Tensor):
         super().__init__(base)
-        try:
-            torch.broadcast_shapes(mask.shape, known.shape)
-        except RuntimeError:
-            raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to known of shape "
-                             f"{tuple(known.shape)}") from None
+        if not callable(known):
+            try:
+                torch.broadcast_shapes(mask.shape, known.shape)
+            except RuntimeError:
+                raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to known of shape "
+                                 f"{tuple(known.shape)}") from None
         self.known, self.mask = known, mask
 
     def __call__(self, x, t, **cond) -> Prediction:
-        if self.known.shape != x.shape:
-            raise ValueError(f"known part has shape {tuple(self.known.shape)} but the state has {tuple(x.shape)}")
         t = _t_value(t)
         pred = self.base(x, t, **cond)
-        return pred.with_x0(torch.lerp(pred.x0, self.known.to(x.device, x.dtype), self.mask.to(x.device, x.dtype)))
+        known = self.known(pred.x0) if callable(self.known) else self.known
+        if known.shape != x.shape:
+            raise ValueError(f"known part has shape {tuple(known.shape)} but the state has {tuple(x.shape)}")
+        x0 = torch.lerp(pred.x0, known.to(x.device, x.dtype), self.mask.to(x.device, x.dtype))
+        return pred.with_x0(self.prior.project(x0))
 
 
 class Threshold(DenoiserWrapper):

@@ -211,3 +211,33 @@ def test_real_file_backbone_geometry():
             real.append(residue["CB"].coord)
             backbone.append([residue[a].coord for a in pio.BACKBONE_ATOMS])
     assert np.median(np.linalg.norm(pio.ideal_cb(np.array(backbone)) - np.array(real), axis=-1)) < 0.15
+
+
+def test_residue_mask_finds_the_zero_padding():
+    x = torch.zeros(2, 5, 4, 3)
+    x[0, :3], x[1, :5] = 1.0, 2.0
+    x[1, 2, 0] = 0.0  # one atom at the origin does not make a residue padding
+    assert pio.residue_mask(x).tolist() == [[True, True, True, False, False], [True] * 5]
+    with pytest.raises(ValueError, match=r"\(B, L, 4, 3\)"):
+        pio.residue_mask(torch.zeros(5, 4, 3))
+
+
+def test_preview_png_and_write_samples_by_suffix(tmp_path):
+    import modalities.protein as protein
+    from PIL import Image
+
+    x = torch.zeros(3, 30, 4, 3, dtype=torch.float64)
+    for i, length in enumerate((30, 20, 25)):
+        x[i, :length] = torch.from_numpy(ideal_backbone(length, seed=i))
+    png = protein.write_samples(x, tmp_path / "grid.png", title="three chains")
+    with Image.open(png) as image:
+        assert image.format == "PNG" and image.size == (3 * 240, 240 + 40)  # 3 cells of 2.4 in at 100 dpi, title
+    paths = protein.write_samples(x, tmp_path / "chain.pdb")
+    assert [p.name for p in paths] == ["chain_000.pdb", "chain_001.pdb", "chain_002.pdb"]
+    read = [pio.chains_from_structure(pio.read_structure(p))[0] for p in paths]
+    assert [len(c) for c in read] == [30, 20, 25]  # the zero padding is not written
+    np.testing.assert_allclose(read[1].backbone, x[1, :20].numpy(), atol=1e-3)
+    with pytest.raises(ValueError, match="protein samples are written as"):
+        protein.write_samples(x, tmp_path / "chain.xyz")
+    with pytest.raises(ValueError, match="at least 2 residues"):
+        pio.write_preview(tmp_path / "bad.png", x[:, :1])

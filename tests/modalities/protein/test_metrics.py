@@ -170,3 +170,62 @@ def test_tm_score_and_diversity():
         m.pairwise_tm_diversity([helix])
     with pytest.raises(ValueError, match="one chain"):
         m.tm_score(torch.stack([helix, helix]), helix)
+
+
+# ---- real chains score as real proteins do; deliberately broken copies do not ------------------------
+
+def _real_chains() -> list[torch.Tensor]:
+    """12 crystal structures of mdanalysistests' data/dssp (else theseus-examples), split at breaks."""
+    import importlib.util
+    from pathlib import Path
+
+    from modalities.protein import data as pdata
+    from modalities.protein import io as pio
+
+    spec = importlib.util.find_spec("MDAnalysisTests")
+    files = [] if spec is None else sorted(
+        (Path(list(spec.submodule_search_locations)[0]) / "data" / "dssp").glob("*.pdb.gz"))
+    files = files or sorted(Path(pdata.THESEUS_DIR).glob("*/*.pdb.gz"))
+    if not files:
+        pytest.skip("no real chains installed (pip install --no-deps mdanalysistests or apt-get install theseus-examples)")
+    chains = [torch.from_numpy(piece.backbone).double() for f in files[:12]
+              for chain in pio.chains_from_structure(pio.read_structure(f)) for piece in pdata.split_at_breaks(chain)]
+    assert len(chains) >= 8
+    return chains
+
+
+@pytest.fixture(scope="module")
+def real():
+    from modalities.protein.evaluation import score_set
+
+    chains = _real_chains()
+    half, other = chains[::2], chains[1::2]
+    return half, other, score_set(half, other, tm_pairs_of=6)
+
+
+def test_real_chains_score_as_real_proteins(real):
+    _, _, score = real
+    assert score["bonds_within"] > 0.99 and score["angles_within"] > 0.98 and score["mad_C-N"] < 0.02
+    assert score["break_free"] == 1.0 and score["ca_clashes"] == 0.0 and score["clash_rate"] < 0.1
+    assert score["rama_disallowed"] < 0.1 and score["rama_alpha"] + score["rama_beta"] > 0.75
+    assert score["sse_helix"] + score["sse_strand"] > 0.2 and 0.8 < score["rg_ratio"] < 1.3
+    assert score["phi_psi_kl"] < 2.5  # two halves of one set of real proteins
+    assert 0.1 < score["tm_diversity"] < 0.9
+
+
+def test_broken_chains_fail_the_metrics_that_check_what_was_broken(real):
+    from modalities.protein.evaluation import score_set
+
+    half, other, score = real
+    g = torch.Generator().manual_seed(0)
+    noisy = score_set([c + 0.3 * torch.randn(c.shape, generator=g, dtype=c.dtype) for c in half], other, tm_pairs_of=2)
+    assert noisy["bonds_within"] < 0.5 and noisy["angles_within"] < 0.5 and noisy["break_free"] < 0.5
+    mirrored = score_set([c * torch.tensor([-1.0, 1.0, 1.0], dtype=c.dtype) for c in half], other, tm_pairs_of=2)
+    assert mirrored["bonds_within"] == score["bonds_within"]  # a mirror image keeps every length and angle ...
+    assert mirrored["rama_disallowed"] > 5 * score["rama_disallowed"]  # ... but turns every phi/psi sign
+    assert mirrored["phi_psi_kl"] > 2 * score["phi_psi_kl"] and mirrored["rama_left"] > 2 * score["rama_left"]
+    squeezed = score_set([0.6 * c for c in half], other, tm_pairs_of=2)
+    assert squeezed["ca_clashes"] > 1 and squeezed["clash_rate"] > 10 * score["clash_rate"]
+    assert squeezed["rg_ratio"] < 0.75 * score["rg_ratio"] and squeezed["bonds_within"] < 0.1
+    shuffled = score_set([c[torch.randperm(len(c), generator=g)] for c in half], other, tm_pairs_of=2)
+    assert shuffled["break_free"] == 0.0 and shuffled["sse_helix"] + shuffled["sse_strand"] < 0.05

@@ -74,3 +74,50 @@ def test_evaluation_tells_an_untrained_model_from_real_chains(model):
     assert result["phi_psi_kl"] > real["phi_psi_kl"]
     assert result["equivariance_error"] > 1e-3 and "not computed" in result["designability"]
     assert result["seconds_per_100_residues"] > 0
+    # scaffolding a held-out motif: held exactly, but random weights join it to the scaffold badly
+    assert result["scaffold_n"] == 8 and result["scaffold_motif_rmsd"] < 1e-3
+    assert result["scaffold_junction_c_n_mad"] > 0.5 and result["scaffold_bonds_within"] < 0.5
+
+
+def test_scaffolding_holds_the_motif_where_the_contig_puts_it(model):
+    from modalities.protein.geometry import ideal_helix, kabsch
+
+    motif = ideal_helix(12).float() + torch.tensor([40.0, -7.0, 3.0])  # any frame: it is superposed each step
+    done = model.scaffold(motif, "5-10,A1-12,3", n=4, generator=gen(3))
+    assert done.x.shape == (4, int(done.lengths.max()), 4, 3) and torch.isfinite(done.x).all()
+    for i in range(4):
+        length = int(done.lengths[i])
+        assert 20 <= length <= 25 and done.mask[i].sum() == length and (done.x[i, length:] == 0).all()
+        where = done.motif[i].nonzero()[:, 0]
+        before = length - 12 - 3
+        assert where.tolist() == list(range(before, before + 12))  # after the drawn 5-10 new residues
+        assert kabsch(done.x[i, where].double(), motif.double())[2] < 1e-3  # held exactly (up to a rigid motion)
+        assert done.x[i, :length].reshape(-1, 3).mean(0).abs().max() < 1e-3  # zero centre of mass
+    assert done.motif_rmsd.shape == (4,) and done.motif_rmsd.max() < 1e-3
+    # the scaffold is generated: the new residues differ between samples
+    assert (done.x[0, :5] - done.x[1, :5]).abs().max() > 0.1
+
+
+def test_scaffolding_a_motif_read_from_a_pdb_file(model, tmp_path):
+    from modalities.protein.geometry import ideal_hairpin, rmsd_after_superposition
+    from modalities.protein.io import write_backbone
+
+    chain = ideal_hairpin(20).float()
+    write_backbone(tmp_path / "motif.pdb", chain)  # residues numbered 1..20, chain A
+    done = model.scaffold(tmp_path / "motif.pdb", "4,A3-8,2,A15-17,6", n=2, generator=gen(4))
+    assert done.lengths.tolist() == [21, 21] and done.motif.sum(1).tolist() == [9, 9]
+    where = done.motif[0].nonzero()[:, 0].tolist()
+    assert where == [4, 5, 6, 7, 8, 9, 12, 13, 14]
+    wanted = torch.cat([chain[2:8], chain[14:17]]).double()
+    assert rmsd_after_superposition(done.x[1, where].double(), wanted) < 1e-3
+
+
+@pytest.mark.parametrize("motif, contig, message", [
+    (torch.zeros(5, 4, 3), "10", "no motif segment"),
+    (torch.zeros(5, 4, 3), "3,A1-6,3", r"shape \(6, 4, 3\)"),
+    (torch.full((6, 4, 3), float("nan")), "3,A1-6,3", "NaN"),
+    (torch.zeros(6, 4, 3), "3,A1-6,Q", "neither a length"),
+])
+def test_bad_scaffolding_input_is_named(model, motif, contig, message):
+    with pytest.raises(ValueError, match=message):
+        model.scaffold(motif, contig, n=2)

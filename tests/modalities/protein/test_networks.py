@@ -69,3 +69,20 @@ def test_equivariance_error_is_zero_for_an_equivariant_map_and_not_for_this_netw
 def test_bad_inputs_are_named(call, message):
     with pytest.raises(ValueError, match=message):
         call(backbone_transformer(**TINY))
+
+
+def test_residue_features_hold_bond_vectors_and_stop_at_ends_and_padding():
+    from modalities.protein.geometry import ideal_helix
+    from modalities.protein.networks import FEATURES, residue_features
+
+    x = torch.zeros(2, 6, 4, 3, dtype=torch.float64)
+    x[0], x[1, :4] = ideal_helix(6), ideal_helix(4)
+    mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    f = residue_features(x, mask)
+    assert f.shape == (2, 6, FEATURES)
+    own, to_next, to_previous = f[..., 12:21], f[..., 21:33], f[..., 33:45]
+    assert torch.allclose(own[0, :, :3].norm(dim=-1), torch.tensor(1.458, dtype=torch.float64), atol=1e-6)  # N-CA
+    torch.testing.assert_close(to_next[0, :-1].reshape(5, 4, 3), x[0, 1:] - x[0, :-1])
+    torch.testing.assert_close(to_previous[0, 1:], -to_next[0, :-1])
+    assert (to_next[0, -1] == 0).all() and (to_previous[0, 0] == 0).all()  # chain ends
+    assert (to_next[1, 3] == 0).all() and (to_previous[1, 4] == 0).all()  # next to padding
