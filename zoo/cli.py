@@ -195,8 +195,9 @@ def _sample(args: argparse.Namespace) -> int:
     if args.guidance is not None:
         options["guidance"] = args.guidance
     x, info = model.sample(args.n, generator=generator, return_info=True, **options)
-    adapter.write_samples(x, out, title=f"{model.name}: {info.sampler}, NFE {info.nfe}")
-    print(f"wrote {args.n} samples of {model.name} to {out} ({info.sampler}, NFE {info.nfe}, seed {args.seed})")
+    written = adapter.write_samples(x, out, title=f"{model.name}: {info.sampler}, NFE {info.nfe}")
+    where = f"{written[0]} ... {written[-1].name}" if isinstance(written, list) and len(written) > 1 else out
+    print(f"wrote {args.n} samples of {model.name} to {where} ({info.sampler}, NFE {info.nfe}, seed {args.seed})")
     return 0
 
 
