@@ -198,3 +198,21 @@ def test_masked_batches_draw_zero_centred_noise_on_the_real_elements_and_keep_th
     assert torch.equal(torch.cat([h[4] for h in halves]), mask)
     with pytest.raises(ValueError, match="diffusion.prior = 'gaussian' is not one of"):
         load_recipe(RECIPE, ["diffusion.prior=gaussian"])
+
+
+def test_a_batch_that_carries_its_noise_is_trained_on_that_noise():
+    """Reflow pairs: the data set gives the noise each sample came from, and the loop uses it."""
+    from zoo.train.loop import _step_batch
+
+    class Pairs:
+        def batch(self, n, generator):
+            x = torch.randn(n, 2, generator=generator)
+            return {"x": x, "noise": -x}
+
+    recipe = load_recipe("recipes/toy2d/ring8.yaml", ["preset=smoke"])
+    denoiser = zoo.model.ZooModel.from_config({
+        "architecture": "toy2d/mlp", "network": {"hidden": 8, "depth": 1}, "schedule": {"name": "RectifiedFlow"},
+        "prediction": "flow", "sample_shape": [2]}).denoiser()
+    x, t, noise, cond, mask = _step_batch(Pairs(), recipe, denoiser, step=3, world=1, rank=0)
+    torch.testing.assert_close(noise, -x)
+    assert cond == {} and mask is None and t.shape == (recipe.optim.batch_size,)

@@ -109,7 +109,8 @@ class _Distributed:
 def _step_batch(data, recipe, denoiser, step: int, world: int, rank: int, noise_shape: tuple | None = None):
     """The slice of step ``step``'s global batch that belongs to ``rank``: x, t, noise, the network's
     keyword arguments and the mask of real elements (None unless the data set gives ``"mask"``, (B, N),
-    for variable-length sets: the noise is drawn on it and it reaches the network, never dropped);
+    for variable-length sets: the noise is drawn on it and it reaches the network, never dropped; a
+    batch's own ``"noise"`` (coupled pairs, e.g. reflow) is used instead of a fresh draw);
     ``noise_shape``: one example's noise shape when it differs from the data's (an autoencoder's latent)."""
     total = recipe.optim.batch_size
     g = torch.Generator().manual_seed(recipe.seed * 1_000_003 + step)
@@ -118,7 +119,9 @@ def _step_batch(data, recipe, denoiser, step: int, world: int, rank: int, noise_
     t = core.objectives.sample_time(denoiser.schedule, total, obj.time_sampling, generator=g, p_mean=obj.p_mean,
                                     p_std=obj.p_std, logit_mean=obj.logit_mean, logit_std=obj.logit_std)
     mask = batch.get("mask")
-    if noise_shape is None:
+    if "noise" in batch:  # coupled pairs (reflow: the noise each sample was generated from)
+        noise = batch["noise"]
+    elif noise_shape is None:
         noise = core.priors.from_name(recipe.diffusion.prior, mask).noise(batch["x"], g)
     else:
         noise = torch.randn((total, *noise_shape), generator=g)
