@@ -117,9 +117,10 @@ def test_save_writes_a_hub_ready_folder(tmp_path):
 
 # ---- names, the Hub and the embedded copies -------------------------------------------------------------
 
-RELEASED = ["audio/diffwave", "audio/diffwave-digits", "image/fashion", "image/fashion-dit", "image/fashion-ldm",
+RELEASED = ["audio/diffwave", "audio/diffwave-digits", "image/fashion", "image/fashion-cm", "image/fashion-dit",
+            "image/fashion-flow", "image/fashion-ldm",
             "image/mnist", "pointcloud/furniture", "pointcloud/shapes", "protein/backbone", "toy2d/checkerboard",
-            "toy2d/moons", "toy2d/ring8", "toy2d/swissroll"]
+            "toy2d/moons", "toy2d/ring8", "toy2d/ring8-cm", "toy2d/swissroll"]
 
 
 @pytest.fixture

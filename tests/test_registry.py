@@ -6,15 +6,16 @@ from zoo import registry
 
 
 def test_list_models_with_wildcards_modality_and_pretrained():
-    released = ["audio/diffwave", "audio/diffwave-digits", "image/fashion", "image/fashion-dit", "image/fashion-ldm",
+    released = ["audio/diffwave", "audio/diffwave-digits", "image/fashion", "image/fashion-cm", "image/fashion-dit",
+                "image/fashion-flow", "image/fashion-ldm",
                 "image/mnist", "pointcloud/furniture", "pointcloud/shapes", "protein/backbone", "toy2d/checkerboard",
-                "toy2d/moons", "toy2d/ring8", "toy2d/swissroll"]
+                "toy2d/moons", "toy2d/ring8", "toy2d/ring8-cm", "toy2d/swissroll"]
     assert zoo.list_models(pretrained=True) == released
     architectures = ["image/dit", "image/latent", "image/unet", "image/vae", "pointcloud/transformer",
                      "protein/transformer", "toy2d/mlp"]
     assert zoo.list_models() == sorted(released + architectures)  # audio/diffwave is an architecture too
     assert zoo.list_models("*/m*") == ["image/mnist", "toy2d/mlp", "toy2d/moons"]
-    assert zoo.list_models(["*ring*", "*moon*"], pretrained=True) == ["toy2d/moons", "toy2d/ring8"]
+    assert zoo.list_models(["*ring*", "*moon*"], pretrained=True) == ["toy2d/moons", "toy2d/ring8", "toy2d/ring8-cm"]
     assert zoo.list_models(modality="audio", pretrained=True) == ["audio/diffwave", "audio/diffwave-digits"]
     assert zoo.list_models(modality="images") == []
     assert zoo.list_models("toy2d/unicorn") == []

@@ -130,6 +130,14 @@ def _training_section(folder: Path, config: dict, parameters: int) -> str:
              f"{parameters:,} parameters."]
     schedule = dict(config["schedule"])
     lines.append(f"- Diffusion: {schedule.pop('name')} schedule ({_inline(schedule)}), {config['prediction']} prediction.")
+    c = config.get("consistency")
+    if c:
+        how = (f"consistency distillation from `{c.get('teacher')}`: its probability-flow ODE solved by "
+               f"`{c.get('solver')}` ({c.get('solver_steps')} step(s)) over each interval of a {c.get('points')}-point grid"
+               + (f", classifier-free guidance {c['guidance']:g} in the teacher (baked into the student)"
+                  if c.get("guidance") else "") if c.get("mode") == "distillation"
+               else f"consistency training from scratch on a grid growing to {c.get('points')} points")
+        lines.append(f"- Consistency model (zoo.core.consistency): {how}; c_skip scale {c.get('scale')}.")
     if recipe is not None:
         optim, objective = recipe.get("optim", {}), recipe.get("objective", {})
         limit = f" optim.max_minutes={optim['max_minutes']:g}" if optim.get("max_minutes") else ""
@@ -267,18 +275,62 @@ def render(folder, *, load_name: str | None = None, existing: str | None = None)
     body = string.Template(TEMPLATE.read_text()).substitute(
         title=title, load_name=load_name, example=facts["example"],
         preview=_preview_suffix(config["modality"]),
-        summary=(f"`{title}` is {'an' if config['modality'][0] in 'aeiou' else 'a'} {config['modality']} diffusion model "
-                 f"from diffusion-zoo: architecture "
+        summary=(f"`{title}` is {'an' if config['modality'][0] in 'aeiou' else 'a'} {config['modality']} "
+                 f"{_kind(config)} from diffusion-zoo: architecture "
                  f"`{config['architecture']}` with {parameters:,} parameters, trained on `{data_name}` "
                  f"with {config['prediction']} prediction on {'an' if config['schedule']['name'][0] in 'AEIOU' else 'a'} "
                  f"{config['schedule']['name']} noise schedule.  "
                  f"By default it samples with `{sampling.get('sampler', 'unipc')}` in {sampling.get('steps', 20)} steps."),
         intended_use=facts["intended_use"], samples=_samples_section(folder), data=facts["data"],
         data_license=facts["data_license"], training=_training_section(folder, config, parameters),
-        sampling=_sampling_section(config, metrics), metrics=_metrics_section(metrics, facts, load_name),
-        limitations="\n".join(f"- {line}" for line in facts["limitations"]) or "- None recorded.")
+        sampling=_sampling_section(config, metrics),
+        metrics=_metrics_section(metrics, facts, load_name) + _nfe_section(folder),
+        limitations="\n".join(f"- {line}" for line in facts["limitations"] + _few_step_limits(config)) or "- None recorded.")
     meta = yaml.safe_dump(_front_matter(config, facts, metrics), sort_keys=False, allow_unicode=True)
     return _merge(f"---\n{meta}---\n\n{body}", existing)
+
+
+def _kind(config: dict) -> str:
+    """What the model is, in words: a diffusion model, or a consistency model and what it came from."""
+    c = config.get("consistency")
+    if not c:
+        return "diffusion model"
+    if c.get("mode") == "distillation":
+        guided = f", its classifier-free guidance {c['guidance']:g} baked in" if c.get("guidance") else ""
+        return f"consistency model (few-step generator) distilled from `{c.get('teacher')}`{guided},"
+    return "consistency model (few-step generator) trained from scratch (consistency training),"
+
+
+def _few_step_limits(config: dict) -> list[str]:
+    if config.get("consistency"):
+        return ["A consistency model is a map, not a density: it has no probability-flow ODE, so no likelihood, and "
+                "more steps of multistep consistency sampling do not always help (see the quality-versus-NFE table).",
+                "It can only be as good as its teacher's ODE solved on its grid; it matches the teacher's metrics at "
+                "few steps only as far as the table shows."]
+    if config.get("prediction") == "flow" and (config.get("sampling") or {}).get("steps", 20) <= 4:
+        return ["A reflowed flow imitates its teacher's ODE coupling: it cannot be better than the teacher's samples "
+                "it was trained on, and its likelihood is that of its own ODE, not the teacher's."]
+    return []
+
+
+def _nfe_section(folder: Path) -> str:
+    """The quality-versus-NFE table and plot of ``quality_vs_nfe.json`` (``zoo nfe``), if the folder has one."""
+    from .nfe import REPORT, table
+
+    report = _read_json(folder / REPORT)
+    if not report:
+        return ""
+    plot = "samples/quality_vs_nfe.png" if (folder / "samples" / "quality_vs_nfe.png").is_file() else None
+    lines = ["", "", "### Quality versus network evaluations", "",
+             f"{report['title']}: each model with its own sampler at 1 to {max(report['nfes'])} network evaluations "
+             f"(NFE; a guided teacher's evaluation runs a doubled batch), {report.get('n', '?')} "
+             f"samples per point, timed on {report['device']}.", "", table(report)]
+    if report.get("notes"):
+        lines += ["", report["notes"]]
+    if plot:
+        lines += ["", f"![quality versus NFE]({plot})"]
+    lines += ["", f"Reproduce: `{report['command']}`"]
+    return "\n".join(lines)
 
 
 def _preview_suffix(modality_name: str) -> str:

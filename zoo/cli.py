@@ -270,6 +270,55 @@ def _sampling_arguments(p: argparse.ArgumentParser, *, n: int | None, steps: int
     p.add_argument("--seed", type=int, default=0)
 
 
+def _couple(args: argparse.Namespace) -> int:
+    """Draw reflow pairs (noise, the model's ODE sample from it) into an .npz for a recipe's data.pairs."""
+    from zoo.train.pairs import make_pairs
+
+    model = _load(args)
+    path = make_pairs(model, args.n, args.out, sampler=args.sampler, steps=args.steps, guidance=args.guidance,
+                      batch=args.batch, seed=args.seed)
+    print(f"wrote {args.n} pairs of {model.name} ({args.sampler}, {args.steps} steps) to {path}")
+    return 0
+
+
+def _nfe(args: argparse.Namespace) -> int:
+    """Quality versus network evaluations: sample each model at each NFE with its own sampler, score
+    the samples with the modality's metrics, and write quality_vs_nfe.json and .png to --out."""
+    import torch
+
+    from zoo import nfe
+    from zoo.registry import modality
+
+    labels = args.labels.split(",") if args.labels else args.models
+    placements = args.timesteps.split(",") if args.timesteps else [""] * len(args.models)
+    for what, values in (("--labels", labels), ("--timesteps", placements)):
+        if len(values) != len(args.models):
+            raise ValueError(f"{what} names {len(values)} models but {len(args.models)} were given")
+    nfes = [int(v) for v in args.nfe.split(",")]
+    families, data, name = [], None, None
+    for label, model_name, placement in zip(labels, args.models, placements):
+        args.model = model_name
+        model = _load(args)
+        if name not in (None, model.config["modality"]):
+            raise ValueError(f"{model_name} is a {model.config['modality']} model; the others are {name} models")
+        name = model.config["modality"]
+        data = data or modality(name).dataset(**model.config["data"])
+        placement = placement or model.config.get("sampling", {}).get("timesteps")
+        rows = nfe.sweep(model, data, nfes, n=args.n, seed=args.seed, timesteps=placement)
+        families.append({"label": label, "model": model.name, "sampler": rows[0]["sampler"],
+                         "timesteps": placement or "default", "rows": rows})
+        print(f"{label}: " + ", ".join(f"NFE {r['nfe']}: " + " ".join(
+            f"{k}={r[k]:.4g}" for k, _, _ in nfe.METRICS[name] if isinstance(r.get(k), (int, float))) for r in rows))
+    device = args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name()
+    command = ("zoo nfe " + " ".join(args.models) + f" --labels '{','.join(labels)}'" +
+               (f" --timesteps '{args.timesteps}'" if args.timesteps else "") + f" --nfe {args.nfe} -n {args.n}")
+    path = nfe.write_report(families, args.out, modality_name=name, title=args.title or " vs ".join(labels),
+                            device=f"{device}, {torch.get_num_threads()} threads", command=command, nfes=nfes,
+                            n=args.n)
+    print(f"wrote {path}")
+    return 0
+
+
 def _loading_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--revision", help="Hub revision (branch, tag or commit) to load")
     p.add_argument("--local-files-only", action="store_true", help="never contact the Hub (cache or embedded copy)")
@@ -348,6 +397,32 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
     p.add_argument("--save", action="store_true", help="write metrics.json into the model folder and refresh its card")
     p.set_defaults(run=_eval)
+
+    p = commands.add_parser("couple", help="draw reflow pairs (noise, ODE sample) from a model",
+                            description=_couple.__doc__)
+    p.add_argument("model", help="a released name or a model folder")
+    _loading_arguments(p)
+    p.add_argument("-n", type=int, default=50000, help="pairs (default 50000)")
+    p.add_argument("--sampler", default="heun", help="a deterministic sampler (default heun)")
+    p.add_argument("--steps", type=int, default=32, help="sampler steps (default 32)")
+    p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
+    p.add_argument("--batch", type=int, default=500, help="samples per batch (default 500)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--out", required=True, help="the .npz to write")
+    p.set_defaults(run=_couple)
+
+    p = commands.add_parser("nfe", help="quality versus network evaluations of one or more models",
+                            description=_nfe.__doc__)
+    p.add_argument("models", nargs="+", help="released names or model folders (one modality)")
+    _loading_arguments(p)
+    p.add_argument("--labels", help="comma-separated names for the models in the report (default: the names)")
+    p.add_argument("--timesteps", help="comma-separated placements, one per model (empty: the model's default)")
+    p.add_argument("--nfe", default="1,2,4,8,16,35", help="comma-separated NFEs (default 1,2,4,8,16,35)")
+    p.add_argument("-n", type=int, default=1000, help="samples per point (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--title", help="the plot's title")
+    p.add_argument("--out", required=True, help="folder for quality_vs_nfe.json and .png")
+    p.set_defaults(run=_nfe)
 
     p = commands.add_parser("publish", help="publish a model folder to the Hugging Face Hub", description=_publish.__doc__)
     p.add_argument("folder", help="a model folder (zoo train writes one to RUN/model)")

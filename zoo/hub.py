@@ -43,9 +43,11 @@ log = logging.getLogger("zoo")
 
 MODEL_CARDS = Path(__file__).resolve().parent.parent / "model_cards"
 # what a model folder may hold: downloaded, published and checked against these patterns
-MODEL_FILES = ("README.md", "config.yaml", "model.safetensors", "metrics.json", "samples/*", "training/*")
+MODEL_FILES = ("README.md", "config.yaml", "model.safetensors", "metrics.json", "quality_vs_nfe.json", "samples/*",
+               "training/*")
 CONFIG_KEYS = {"format_version", "name", "modality", "architecture", "network", "schedule", "prediction",
-               "sigma_data", "prior", "sample_shape", "sampling", "data", "null_cond", "class_names", "frontend", "task"}
+               "sigma_data", "prior", "sample_shape", "sampling", "data", "null_cond", "class_names", "frontend", "task",
+               "consistency"}
 REQUIRED_KEYS = ("modality", "architecture", "schedule", "prediction", "sample_shape")
 
 

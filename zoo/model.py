@@ -12,6 +12,7 @@ The model's config is plain data (see ``zoo.hub`` for the folder it lives in)::
     sample_shape: [2]                    # one sample's shape
     sampling: {sampler: unipc, steps: 20, timesteps: null}
     data: {name: ring8, ...}             # what it was trained on
+    consistency: {scale: 1.0, ...}       # consistency models only (zoo.core.consistency)
 """
 from __future__ import annotations
 
@@ -126,11 +127,20 @@ class ZooModel(nn.Module):
             raise ValueError(f"unknown class {name!r} for {self.name}; its classes: {known}")
         return self.class_names.index(name)
 
+    @property
+    def is_consistency(self) -> bool:
+        """Whether this is a consistency model (its denoiser's x0 is the consistency function)."""
+        return "consistency" in self.config
+
     def denoiser(self, prior=None) -> core.Denoiser:
-        """The core denoiser over this model's network."""
-        return core.Denoiser(self.network, self.schedule, self.config["prediction"],
-                             prior=prior or core.priors.from_name(self.config.get("prior", "isotropic")),
-                             sigma_data=self.config.get("sigma_data", 0.5))
+        """The core denoiser over this model's network (a consistency model's: its consistency function)."""
+        den = core.Denoiser(self.network, self.schedule, self.config["prediction"],
+                            prior=prior or core.priors.from_name(self.config.get("prior", "isotropic")),
+                            sigma_data=self.config.get("sigma_data", 0.5))
+        if self.is_consistency:
+            return core.consistency.Consistency(den, sigma_data=den.sigma_data,
+                                                scale=self.config["consistency"].get("scale", 1.0))
+        return den
 
     def noise(self, n: int, generator: torch.Generator | None = None, prior=None, shape: tuple | None = None
               ) -> torch.Tensor:

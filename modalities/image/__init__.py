@@ -9,7 +9,7 @@ from zoo.registry import release
 from . import autoencoder, latent, networks  # noqa: F401  (register image/vae, image/latent, image/unet, image/dit)
 from .card import card_facts
 from .data import CLASSES, SOURCES, dataset, prepare
-from .evaluation import PROTOCOL, evaluate, preview
+from .evaluation import PROTOCOL, evaluate, preview, sample_metrics
 from .io import read_png, write_samples
 from .model import ImageModel as Model
 
@@ -18,8 +18,8 @@ SAMPLE_FORMATS = (".png", ".npy")  # the first is the preview format (cards, zoo
 DEMO_N = 50  # five rows of the ten classes
 
 for _name, _architecture in (("fashion", "image/unet"), ("fashion-dit", "image/dit"), ("fashion-ldm", "image/latent"),
-                             ("mnist", "image/unet")):
+                             ("mnist", "image/unet"), ("fashion-cm", "image/unet"), ("fashion-flow", "image/unet")):
     release(f"image/{_name}", architecture=_architecture, repo_id=f"diffusion-zoo/image-{_name}")
 
 __all__ = ["NAME", "SAMPLE_FORMATS", "DEMO_N", "Model", "CLASSES", "SOURCES", "dataset", "prepare", "evaluate",
-           "preview", "PROTOCOL", "card_facts", "read_png", "write_samples"]
+           "sample_metrics", "preview", "PROTOCOL", "card_facts", "read_png", "write_samples"]

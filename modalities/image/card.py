@@ -56,6 +56,11 @@ def card_facts(config: dict) -> dict:
     latent = config["architecture"] == "image/latent"
     if config.get("task") == "autoencoder":
         example = "x = model.sample(16)   # decoded prior samples (16, C, H, W)\nr = model.reconstruct(x)"
+    elif conditional and config.get("sampling", {}).get("guidance") is None:  # guidance distilled into the network
+        example = ("import torch\nlabels = torch.arange(16) % 10   # class k: " + ", ".join(classes[:3]) + ", ...\n"
+                   "x = model.sample(16, cond=labels)   # (16, 1, 32, 32) in [-1, 1]; guidance is baked in\n"
+                   f"x = model.sample(16, cond=labels, steps=1)   # one network evaluation\n"
+                   f"# zoo sample {config.get('name', 'NAME')} --class 3 -n 16 -o grid.png")
     elif conditional:
         example = ("import torch\nlabels = torch.arange(16) % 10   # class k: " + ", ".join(classes[:3]) + ", ...\n"
                    "x = model.sample(16, cond=labels, guidance=2.0)   # (16, 1, 32, 32) in [-1, 1]\n"

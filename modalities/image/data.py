@@ -142,7 +142,8 @@ class ImageData:
 
     batch(n, generator) -> ``{"x": (n, 1, H, W) in [-1, 1], "cond": {"label": (n,) int64},
     "null_cond": {"label": num_classes}}`` (no condition when ``conditional`` is False).
-    With ``latent`` (a trained ``image/vae`` model folder, see ``recipes/image/fashion-vae.yaml``),
+    With ``latent`` (a trained ``image/vae`` model folder, see ``recipes/image/fashion-vae.yaml``, or a
+    latent diffusion model, whose autoencoder and latent scale are then used: a student of it),
     ``x`` is instead the autoencoder's scaled latent ``scale * (mean + std * noise)`` of each image:
     the data of a latent diffusion model.
     """
@@ -155,8 +156,12 @@ class ImageData:
         self.labels = {split: torch.from_numpy(arrays[f"{split}_labels"]) for split in ("train", "test")}
         self.num_classes = len(CLASSES[name])
         self.autoencoder, self.latent_scale, self._moments = None, 1.0, None
-        if latent is not None:
-            self._encode_training_set(latent)
+
+    def _latent(self) -> bool:
+        """Whether batches are latents; the training set is encoded on first need (training, not evaluation)."""
+        if self.latent is not None and self._moments is None:
+            self._encode_training_set(self.latent)
+        return self.latent is not None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -164,18 +169,24 @@ class ImageData:
 
     @property
     def sample_shape(self) -> tuple:
-        return tuple(self._moments[0].shape[1:]) if self._moments is not None else self.image_shape
+        return tuple(self._moments[0].shape[1:]) if self._latent() else self.image_shape
 
     def _encode_training_set(self, folder: str) -> None:
-        from zoo.hub import load_folder
+        from zoo.hub import load
 
-        model = load_folder(folder)
-        if model.config.get("task") != "autoencoder":
-            raise ValueError(f"data latent={folder!r}: not an image/vae model folder (task {model.config.get('task')!r})")
-        if tuple(model.config["sample_shape"]) != self.image_shape:
-            raise ValueError(f"data latent={folder!r}: the autoencoder takes images {tuple(model.config['sample_shape'])}, "
-                             f"{self.name} has {self.image_shape}")
-        self.autoencoder = model.network.eval()
+        model = load(folder)
+        if model.config.get("architecture") == "image/latent":  # a latent diffusion model: its own autoencoder
+            autoencoder, scale = model.network.autoencoder, float(model.network.latent_scale)
+            spec = model.config["network"]["autoencoder"]
+            takes = (spec["in_channels"], spec["resolution"], spec["resolution"])
+        elif model.config.get("task") == "autoencoder":
+            autoencoder, scale, takes = model.network, None, tuple(model.config["sample_shape"])
+        else:
+            raise ValueError(f"data latent={folder!r}: neither an image/vae model nor a latent diffusion model "
+                             f"(task {model.config.get('task')!r}, architecture {model.config.get('architecture')!r})")
+        if takes != self.image_shape:
+            raise ValueError(f"data latent={folder!r}: the autoencoder takes images {takes}, {self.name} has {self.image_shape}")
+        self.autoencoder = autoencoder.eval()
         means, logvars = [], []
         with torch.no_grad():
             for chunk in self.images["train"].split(1000):
@@ -184,11 +195,12 @@ class ImageData:
                 logvars.append(logvar)
         self._moments = torch.cat(means), torch.cat(logvars)
         # Rombach et al. (2022): scale latents to unit variance so the schedule's noise levels fit them
-        self.latent_scale = float(1.0 / self._moments[0].std())
+        # (a latent diffusion model's data keeps that model's scale)
+        self.latent_scale = float(1.0 / self._moments[0].std()) if scale is None else scale
 
     def batch(self, n: int, generator: torch.Generator) -> dict:
         index = torch.randint(0, len(self.labels["train"]), (n,), generator=generator)
-        if self._moments is not None:
+        if self._latent():
             mean, logvar = self._moments[0][index], self._moments[1][index]
             x = self.latent_scale * (mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=generator))
         else:
@@ -200,7 +212,7 @@ class ImageData:
 
     def init_network(self, network) -> None:
         """Give a latent model's network (``image/latent``) this data's autoencoder weights and latent scale."""
-        if self.autoencoder is None:
+        if not self._latent():
             return
         try:
             network.set_autoencoder(self.autoencoder.state_dict(), self.latent_scale)

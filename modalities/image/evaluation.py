@@ -26,7 +26,7 @@ from . import metrics
 from .classifier import load_classifier
 from .data import CLASSES, to_model
 
-__all__ = ["PROTOCOL", "evaluate", "preview"]
+__all__ = ["PROTOCOL", "evaluate", "sample_metrics", "preview"]
 
 PROTOCOL = "image-eval/1"
 DEFAULT_N = 1000
@@ -70,6 +70,8 @@ def _reconstruction_scores(model, classifier, images, labels, reference_stats) -
 
 
 def _nll(model, test: torch.Tensor, n: int, seed: int) -> dict:
+    if model.is_consistency:
+        return {"bits_per_dim": "not computed: a consistency model defines no probability-flow ODE"}
     if model.is_latent:
         return {"bits_per_dim": "not computed: a latent model's pixel likelihood needs a density for its decoder"}
     generator = torch.Generator().manual_seed(seed)
@@ -131,6 +133,33 @@ def evaluate(model, data, *, seed: int = 0, n: int | None = None, steps: int | N
     return result
 
 
+_TEST_STATISTICS: dict = {}
+
+
+def _test_statistics(classifier, data) -> tuple:
+    """Feature mean and covariance of the test set (computed once per data set and process: a sweep asks often)."""
+    key = (data.name, data.path)
+    if key not in _TEST_STATISTICS:
+        _TEST_STATISTICS[key] = metrics.feature_statistics(metrics.classifier_features(classifier, to_model(data.images["test"])))
+    return _TEST_STATISTICS[key]
+
+
+@torch.no_grad()
+def sample_metrics(model, data, *, n: int | None = None, seed: int = 0, steps: int | None = None,
+                   sampler: str | None = None, timesteps=None, guidance: float | None = None) -> dict:
+    """The metrics of ``evaluate`` that depend on how samples are drawn (``fd_local``, ``class_accuracy``,
+    seconds per image, NFE), for quality-versus-steps sweeps; no likelihood, no memorisation."""
+    n = n or DEFAULT_N
+    classifier = load_classifier(data.name)
+    reference_stats = _test_statistics(classifier, data)
+    options = {k: v for k, v in (("steps", steps), ("sampler", sampler), ("timesteps", timesteps),
+                                  ("guidance", guidance)) if v is not None}
+    samples, labels, how = _draw(model, n, seed, **options)
+    how["seconds_per_sample"] = how.pop("seconds_per_image")
+    return {"protocol": PROTOCOL, "n": n, "seed": seed, **how, **_classifier_scores(classifier, samples, labels,
+                                                                                    reference_stats)}
+
+
 def preview(model, n: int, *, seed: int = 0) -> tuple[torch.Tensor, dict]:
     """n samples for cards and ``zoo demo``: a class-conditional model draws class k in column k."""
     generator = torch.Generator().manual_seed(seed)
@@ -145,5 +174,9 @@ def preview(model, n: int, *, seed: int = 0) -> tuple[torch.Tensor, dict]:
         names = CLASSES.get(model.config["data"]["name"], ())
         guidance = model.config.get("sampling", {}).get("guidance")
         settings["guidance"] = guidance
-        settings["what"] = (f"{n} samples, class k in column k ({', '.join(names)}), guidance {guidance}")
+        distilled = (model.config.get("consistency") or {}).get("guidance")
+        how = (f"guidance {guidance}" if guidance is not None else
+               f"no guidance at sampling (distilled from its teacher guided at {distilled:g})" if distilled else
+               "no guidance at sampling")
+        settings["what"] = f"{n} samples, class k in column k ({', '.join(names)}), {how}"
     return x, settings

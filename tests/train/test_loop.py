@@ -16,6 +16,7 @@ from tests.helpers import write_tiny_clips
 from zoo import hub
 from zoo.train import load_recipe, train
 from zoo.train.loop import lr_at
+from zoo.train.pairs import make_pairs
 
 RECIPE = "recipes/toy2d/ring8.yaml"
 SMOKE = ["preset=smoke", "optim.steps=60", "log.checkpoint_every=30", "log.every=20"]
@@ -150,6 +151,10 @@ def test_every_recipe_has_a_smoke_preset_that_trains(recipe, tmp_path):
     if recipe.endswith("image/fashion-ldm.yaml"):  # latent diffusion needs its autoencoder trained first
         train(load_recipe("recipes/image/fashion-vae.yaml", ["preset=smoke"]), tmp_path / "vae")
         overrides.append(f"data.params.latent={tmp_path / 'vae' / 'model'}")
+    if load_recipe(recipe, overrides).data.pairs is not None:  # reflow: pairs of the released teacher, few and quick
+        teacher = {"toy2d": "toy2d/ring8", "image": "image/fashion"}[load_recipe(recipe, overrides).modality]
+        pairs = make_pairs(zoo.load(teacher), 8, tmp_path / "pairs.npz", sampler="euler", steps=2, progress=False)
+        overrides += [f"data.pairs={pairs}", f"init={teacher}"]
     model = train(load_recipe(recipe, overrides), tmp_path / "run")
     x, _ = hub.draw_samples(model, 2)
     assert torch.isfinite(x).all()

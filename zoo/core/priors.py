@@ -26,7 +26,10 @@ class Isotropic:
     """Standard normal noise in every coordinate."""
 
     def noise(self, like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
+        """Noise shaped like ``like``, drawn on the generator's device (a CPU generator seeds CUDA
+        sampling too: the same draws on every device) and moved to ``like``'s."""
+        device = like.device if generator is None else generator.device
+        return torch.randn(like.shape, generator=generator, dtype=like.dtype, device=device).to(like.device)
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
         return x

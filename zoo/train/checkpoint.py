@@ -1,9 +1,9 @@
 """Training checkpoints: one safetensors file, written atomically, no pickle.
 
-Tensors: ``network.*`` and ``ema.*`` weights, ``optim.<param>.<name>`` optimizer state and
-``rng.cpu``; metadata (JSON strings): the step, the resolved recipe and the optimizer's
-parameter groups.  Data order and training noise are functions of (seed, step), so nothing else
-is needed to continue exactly where a killed run stopped.
+Tensors: ``network.*`` and ``ema.*`` weights (and any extra modules' by their prefix),
+``optim.<param>.<name>`` optimizer state and ``rng.cpu``; metadata (JSON strings): the step, the
+resolved recipe and the optimizer's parameter groups.  Data order and training noise are functions
+of (seed, step), so nothing else is needed to continue exactly where a killed run stopped.
 """
 from __future__ import annotations
 
@@ -22,10 +22,13 @@ FORMAT = "zoo-checkpoint/1"
 
 
 def save_checkpoint(path, *, step: int, network: torch.nn.Module, ema: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer, recipe_yaml: str, seconds: float = 0.0) -> Path:
-    """seconds: training wall time so far (summed over resumed segments), for the model card."""
-    tensors = {f"network.{k}": v for k, v in network.state_dict().items()}
-    tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
+                    optimizer: torch.optim.Optimizer, recipe_yaml: str, seconds: float = 0.0,
+                    extra: dict | None = None) -> Path:
+    """seconds: training wall time so far (summed over resumed segments), for the model card;
+    extra: more modules by prefix (e.g. {"target": a consistency model's target network})."""
+    tensors = {}
+    for prefix, module in {"network": network, "ema": ema, **(extra or {})}.items():
+        tensors.update({f"{prefix}.{k}": v for k, v in module.state_dict().items()})
     state = optimizer.state_dict()
     for index, values in state["state"].items():
         for name, value in values.items():
@@ -56,13 +59,13 @@ def checkpoint_seconds(path) -> float:
 
 
 def load_checkpoint(path, *, network: torch.nn.Module, ema: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer) -> tuple[int, str]:
+                    optimizer: torch.optim.Optimizer, extra: dict | None = None) -> tuple[int, str]:
     """Restore in place; returns (step, the recipe YAML it was written with)."""
     path = Path(path)
     metadata = _metadata(path)
     with safe_open(str(path), framework="pt") as handle:
         tensors = {k: handle.get_tensor(k) for k in handle.keys()}
-    for prefix, module in (("network.", network), ("ema.", ema)):
+    for prefix, module in {"network.": network, "ema.": ema, **{f"{k}.": m for k, m in (extra or {}).items()}}.items():
         part = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         missing = sorted(set(module.state_dict()) - set(part))
         if missing:

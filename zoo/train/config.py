@@ -51,6 +51,31 @@ class ObjectiveConfig:
 class DataConfig:
     name: str = MISSING
     params: Dict[str, Any] = field(default_factory=dict)
+    # coupled pairs (reflow): an .npz of "x" and "noise" (and "label" for class-conditional data) made
+    # by `zoo couple`; batches are drawn from it instead of the data set, which still names the data
+    pairs: Optional[str] = None
+
+
+@dataclass
+class ConsistencyConfig:
+    """task: consistency (zoo.core.consistency): distil a teacher or train from scratch."""
+    mode: str = "distillation"  # distillation (CD) | training (CT)
+    teacher: Optional[str] = None  # CD: a model name or folder with the same schedule
+    solver: str = "heun"  # CD: the teacher's ODE solver over one interval (any deterministic sampler)
+    solver_steps: int = 1
+    guidance: Optional[float] = None  # CD: the teacher's classifier-free guidance, baked into the student
+    points: int = 18  # grid points (CD); CT: the curriculum grows them from s0 + 1 to s1 + 1
+    s0: int = 10
+    s1: int = 1280
+    placement: str = "karras"  # grid placement (zoo.core.timesteps)
+    intervals: str = "uniform"  # how an interval is drawn: uniform | lognormal (iCT: ln s ~ N(p_mean, p_std^2))
+    p_mean: float = -1.1
+    p_std: float = 2.0
+    distance: str = "pseudo_huber"  # l2 | pseudo_huber
+    huber_c: Optional[float] = None  # pseudo-Huber c; None: 0.00054 sqrt(dimensions)
+    weighting: str = "uniform"  # uniform | inverse_gap (1 / (s_hi - s_lo))
+    target_decay: float = 0.95  # EMA decay of the target network; 0: the student without gradient (iCT)
+    scale: float = 1.0  # c_skip's scale (1: Song et al. 2023; larger: the skip vanishes sooner, as in LCM)
 
 
 @dataclass
@@ -97,10 +122,14 @@ class LogConfig:
 class Recipe:
     name: str = MISSING
     modality: str = MISSING
-    task: str = "diffusion"  # or "autoencoder": the network's forward(x, noise) is its own loss (image/vae)
+    # "autoencoder": the network's forward(x, noise) is its own loss (image/vae); "consistency": a
+    # consistency model (section consistency)
+    task: str = "diffusion"
+    init: Optional[str] = None  # a model name or folder whose weights start the network (same architecture)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     ema: EMAConfig = field(default_factory=EMAConfig)
@@ -115,7 +144,12 @@ class Recipe:
 
 
 CHOICES = {
-    "task": ("diffusion", "autoencoder"),
+    "task": ("diffusion", "autoencoder", "consistency"),
+    "consistency.mode": ("distillation", "training"),
+    "consistency.intervals": ("uniform", "lognormal"),
+    "consistency.distance": core.consistency.DISTANCES,
+    "consistency.weighting": ("uniform", "inverse_gap"),
+    "consistency.placement": core.timesteps.PLACEMENTS,
     "precision": ("fp32", "bf16"),
     "optim.lr_schedule": ("constant", "cosine", "linear"),
     "diffusion.prediction": core.PREDICTIONS,
@@ -203,6 +237,20 @@ def validate(cfg: DictConfig, where: str = "recipe") -> None:
         raise ValueError(f"{where}: ema.decay must lie in [0, 1), got {cfg.ema.decay}")
     if cfg.optim.max_minutes is not None and not cfg.optim.max_minutes > 0:
         raise ValueError(f"{where}: optim.max_minutes must be > 0 (or null), got {cfg.optim.max_minutes}")
+    c = cfg.consistency
+    if cfg.task == "consistency":
+        if c.mode == "distillation" and not c.teacher:
+            raise ValueError(f"{where}: consistency.mode = distillation needs consistency.teacher (a model name or folder)")
+        if c.points < 2 or c.solver_steps < 1 or not 1 <= c.s0 <= c.s1:
+            raise ValueError(f"{where}: consistency needs points >= 2, solver_steps >= 1 and 1 <= s0 <= s1, got points="
+                             f"{c.points}, solver_steps={c.solver_steps}, s0={c.s0}, s1={c.s1}")
+        if not 0.0 <= c.target_decay < 1.0:
+            raise ValueError(f"{where}: consistency.target_decay must lie in [0, 1), got {c.target_decay}")
+        try:
+            if core.samplers.get(c.solver).stochastic:
+                raise ValueError(f"{c.solver!r} is stochastic; the teacher's solver must be an ODE solver")
+        except ValueError as error:
+            raise ValueError(f"{where}: consistency.solver: {error}") from None
     if not cfg.optim.lr > 0:
         raise ValueError(f"{where}: optim.lr must be > 0, got {cfg.optim.lr}")
 

@@ -27,6 +27,8 @@ from ..model import ZooModel
 from ..registry import modality as load_modality
 from .checkpoint import checkpoint_recipe, checkpoint_seconds, load_checkpoint, save_checkpoint
 from .config import to_yaml
+from .consistency import ConsistencyObjective, consistency_config
+from .pairs import CoupledData
 
 __all__ = ["train", "lr_at", "model_config"]
 
@@ -66,6 +68,7 @@ def model_config(recipe, data) -> dict:
                      "clip_x0": None if recipe.sampling.clip_x0 is None else list(recipe.sampling.clip_x0)},
         "data": data.config(),
         **(data.model_config() if hasattr(data, "model_config") else {}),  # e.g. an audio front end
+        **({"consistency": consistency_config(recipe)} if recipe.task == "consistency" else {}),
     }
 
 
@@ -180,28 +183,19 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
         raise ValueError(f"optim.batch_size {recipe.optim.batch_size} does not split over {ctx.world} processes")
     adapter = load_modality(recipe.modality)
     data = adapter.dataset(recipe.data.name, **OmegaConf.to_container(recipe.data.params))
+    if recipe.data.pairs is not None:
+        data = CoupledData(data, recipe.data.pairs)
     torch.manual_seed(recipe.seed)
     model = ZooModel.from_config(model_config(recipe, data))
     if hasattr(data, "init_network"):  # e.g. a latent model's frozen autoencoder
         data.init_network(model.network)
+    if recipe.init is not None:
+        _init_from(model, recipe.init)
     model = model.to(ctx.device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     net = model.network
     optimizer = torch.optim.AdamW(net.parameters(), lr=recipe.optim.lr, betas=tuple(recipe.optim.betas),
                                   weight_decay=recipe.optim.weight_decay)
-    recipe_yaml = to_yaml(recipe)
-    checkpoint = out / CHECKPOINT
-    start, seconds_before = 0, 0.0
-    if resume:
-        if not checkpoint.is_file():
-            raise ValueError(f"--resume: no checkpoint at {checkpoint}")
-        _check_resume(checkpoint_recipe(checkpoint), recipe, checkpoint)
-        start, _ = load_checkpoint(checkpoint, network=net, ema=ema.network, optimizer=optimizer)
-        seconds_before = checkpoint_seconds(checkpoint)
-        if ctx.main:
-            _truncate_csv(out / "log.csv", start)
-    elif checkpoint.exists():
-        raise ValueError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     forward = net
     if ctx.world > 1:
         forward = torch.nn.parallel.DistributedDataParallel(net, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
@@ -210,6 +204,21 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
     obj = recipe.objective
     noise_shape = tuple(net.latent_shape) if recipe.task == "autoencoder" else None
     denoiser = core.Denoiser(forward, model.schedule, recipe.diffusion.prediction, sigma_data=recipe.diffusion.sigma_data)
+    consistency = ConsistencyObjective(recipe, model, forward, net, ctx.device) if recipe.task == "consistency" else None
+    extra = consistency.extra_state if consistency is not None else {}
+    recipe_yaml = to_yaml(recipe)
+    checkpoint = out / CHECKPOINT
+    start, seconds_before = 0, 0.0
+    if resume:
+        if not checkpoint.is_file():
+            raise ValueError(f"--resume: no checkpoint at {checkpoint}")
+        _check_resume(checkpoint_recipe(checkpoint), recipe, checkpoint)
+        start, _ = load_checkpoint(checkpoint, network=net, ema=ema.network, optimizer=optimizer, extra=extra)
+        seconds_before = checkpoint_seconds(checkpoint)
+        if ctx.main:
+            _truncate_csv(out / "log.csv", start)
+    elif checkpoint.exists():
+        raise ValueError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     autocast = torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=recipe.precision == "bf16")
     if ctx.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -233,6 +242,8 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
         with autocast:
             if recipe.task == "autoencoder":
                 loss = forward(x, noise).mean()
+            elif consistency is not None:
+                loss = consistency(step, x, noise, cond).mean()
             else:
                 loss = core.objectives.loss(step_denoiser, x, t=t, noise=noise, cond=cond, target=obj.target, mask=mask,
                                             weighting=obj.weighting, norm=obj.norm, min_snr_gamma=obj.min_snr_gamma).mean()
@@ -241,6 +252,8 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
         grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.optim.grad_clip if recipe.optim.grad_clip > 0
                                                    else float("inf"))
         optimizer.step()
+        if consistency is not None:
+            consistency.update_target(net)
         decay = min(recipe.ema.decay, (1 + step) / (10 + step)) if recipe.ema.warmup else recipe.ema.decay
         _ema_update(ema.network, net, decay)
         done = step + 1
@@ -257,7 +270,8 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
         if done % recipe.log.checkpoint_every == 0 or done == recipe.optim.steps or out_of_time:
             if ctx.main:
                 save_checkpoint(checkpoint, step=done, network=net, ema=ema.network, optimizer=optimizer,
-                                recipe_yaml=recipe_yaml, seconds=seconds_before + time.perf_counter() - segment_start)
+                                recipe_yaml=recipe_yaml, seconds=seconds_before + time.perf_counter() - segment_start,
+                                extra=extra)
             ctx.barrier()
         if ctx.main and recipe.log.sample_every and done % recipe.log.sample_every == 0:
             _dump_samples(ema, adapter, recipe, out / "samples" / f"step_{done:07d}")
@@ -280,6 +294,17 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
                  seed=recipe.seed)
     ctx.barrier()
     return ema
+
+
+def _init_from(model: ZooModel, name: str) -> None:
+    """Start ``model``'s network from the weights of model ``name`` (a name or folder) of the same architecture."""
+    source = hub.load(name)
+    same = (source.config["architecture"], source.config.get("network")) == (model.config["architecture"],
+                                                                             model.config.get("network"))
+    if not same:
+        raise ValueError(f"init: {name!r} is a {source.config['architecture']} with {source.config.get('network')}; "
+                         f"this recipe trains a {model.config['architecture']} with {model.config.get('network')}")
+    model.network.load_state_dict(source.network.state_dict())
 
 
 def _out_of_time(recipe, ctx: _Distributed, done: int, seconds: float) -> bool:

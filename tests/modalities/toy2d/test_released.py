@@ -44,3 +44,13 @@ def test_ring8_likelihood_is_near_the_true_density():
     ll = zoo.core.log_likelihood(model.denoiser(), x).mean().item()
     truth = data.log_prob(x.double()).mean().item()
     assert truth - 0.15 < ll < truth + 0.05  # a model cannot beat the data's density by much on fresh points
+
+
+def test_ring8_cm_samples_ring8_in_one_evaluation():
+    """The consistency model distilled from ring8 (measured at n = 4000: sliced W2 0.089 at 1 NFE, 86% of the samples
+    within 3 standard deviations of a mode, against 97% for the teacher at 20 NFE)."""
+    model = zoo.load("toy2d/ring8-cm")
+    x, info = model.sample(4000, steps=1, return_info=True, generator=torch.Generator().manual_seed(0))
+    q = sample_quality(x, dataset("ring8"))
+    assert info.nfe == 1 and q["modes_covered"] == 8 and q["near_data"] >= 0.8
+    assert q["sliced_w2"] < 1.5 * q["sliced_w2_floor"] + 0.02

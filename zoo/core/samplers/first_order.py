@@ -1,4 +1,5 @@
-"""DDIM and its stochastic family, and the Euler / Heun samplers of Karras et al. (2022).
+"""DDIM and its stochastic family, the Euler / Heun samplers of Karras et al. (2022), and
+multistep consistency sampling (``consistency``, Song et al. 2023).
 
 DDIM with ``eta`` (Song et al. 2021) covers three names: ``ddim`` (eta = 0), ``ddpm`` (eta = 1,
 Ho et al. 2020's ancestral sampler: the posterior q(x_s | x_t, x0) between grid points) and
@@ -40,7 +41,22 @@ def ddim_update(denoiser, pred, g: Grid, i: int, eta: float, generator):
     return x.add_(denoiser.prior.noise(x, generator), alpha=c)
 
 
+def consistency(denoiser, x, ts, *, generator=None, callback=None):
+    """Multistep consistency sampling (Song et al. 2023, Algorithm 1): at each grid time predict
+    ``x0``, then re-noise it to the next time with fresh noise, ``alpha' x0 + sigma' z``.  One
+    evaluation per step; meant for consistency models (for others it is a crude ancestral sampler)."""
+    g = Grid(denoiser.schedule, ts)
+    for i in range(g.steps):
+        pred = denoiser(x, g.ts[i])
+        x = pred.x0
+        if g.sigma[i + 1] > 0:
+            x = (x * g.alpha[i + 1]).add_(denoiser.prior.noise(x, generator), alpha=g.sigma[i + 1])
+        report(callback, i, g.ts[i], x, pred)
+    return x
+
+
 register("ddim", order=1, fn=ddim, defaults={"eta": 0.0})
+register("consistency", order=1, stochastic=True, fn=consistency)
 register("ddpm", order=1, stochastic=True, fn=ddim, defaults={"eta": 1.0}, fixed=("eta",))
 register("euler_ancestral", order=1, stochastic=True, fn=ddim, defaults={"eta": 1.0})
 
