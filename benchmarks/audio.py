@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from modalities.audio.frontend import DEFAULT
-from modalities.audio.model import FAST_BETAS
-from zoo.model import ZooModel
+from modalities.audio.model import FAST_BETAS, AudioModel
+from zoo.evaluation import describe_device
 
 TRAINING_BETAS = np.linspace(1e-4, 0.05, 50)
 CROP = 62 * 256
@@ -36,7 +36,7 @@ def zoo_model(device):
               "schedule": {"name": "DDPM", "betas": TRAINING_BETAS.tolist()}, "prediction": "eps", "sample_shape": [CROP],
               "sampling": {"sampler": "ddpm", "steps": 6, "timesteps": "fast"}, "frontend": dict(DEFAULT),
               "data": {"name": "none"}}
-    return ZooModel.from_config(config).to(device).eval()
+    return AudioModel.from_config(config).to(device).eval()
 
 
 def lmnt_model(device):
@@ -130,7 +130,7 @@ def main(argv=None):
     sizes = sum(p.numel() for p in zoo.network.parameters()), sum(p.numel() for p in lmnt.parameters())
     frames = int(args.seconds * 22050 / 256)
     mel = torch.randn(1, 80, frames, device=device) - 4
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    where = describe_device(device)
     print(f"DiffWave 30x64: zoo {sizes[0]:,} parameters, lmnt {sizes[1]:,}; {where}; torch {torch.__version__}")
     if args.only != "training":
         synthesis(zoo, lmnt, mel, frames, args, device)

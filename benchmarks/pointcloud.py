@@ -19,14 +19,14 @@ import statistics
 import torch
 from omegaconf import OmegaConf
 
-import modalities.pointcloud  # noqa: F401  (registers pointcloud/transformer)
+from modalities.pointcloud import PointCloudModel
 from pointcloud_metrics import timed  # benchmarks/ is the script's folder
-from zoo.model import ZooModel
+from zoo.evaluation import describe_device
 from zoo.train import load_recipe
 
 
-def model_from_recipe(path: str) -> ZooModel:
-    """A ZooModel with the recipe's network, diffusion and sampling settings and random weights."""
+def model_from_recipe(path: str) -> PointCloudModel:
+    """A PointCloudModel with the recipe's network, diffusion and sampling settings and random weights."""
     r = load_recipe(path)
     params = OmegaConf.to_container(r.data.params)
     classes = r.network.params.get("num_classes", 0)
@@ -39,7 +39,7 @@ def model_from_recipe(path: str) -> ZooModel:
               "data": {"name": r.data.name, **params}}
     if classes:
         config["null_cond"] = {"label": classes}
-    return ZooModel.from_config(config)
+    return PointCloudModel.from_config(config)
 
 
 def median_seconds(fn, device: torch.device, repeats: int) -> float:
@@ -57,8 +57,7 @@ def main() -> None:
                                                          "recipes/pointcloud/furniture.yaml"])
     args = parser.parse_args()
     device = torch.device(args.device)
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"CPU {platform.machine()}, {torch.get_num_threads()} threads"
+    where = describe_device(device) + ("" if device.type == "cuda" else f" ({platform.machine()})")
     print(f"device: {where}; torch {torch.__version__}; batch {args.batch}; median of {args.repeats}\n")
     print("| recipe | guidance | steps | NFE | clouds/s |\n|---|---|---|---|---|")
     for path in args.recipes:

@@ -5,6 +5,7 @@ import pytest
 
 from zoo import cards, hub
 from zoo.files import read_yaml
+from zoo.folder import count_parameters
 
 TOY2D = ["toy2d/checkerboard", "toy2d/moons", "toy2d/ring8", "toy2d/swissroll"]
 AUDIO = ["audio/diffwave", "audio/diffwave-digits"]
@@ -51,8 +52,9 @@ def test_pointcloud_cards_say_where_and_how_long_they_trained_and_give_the_proto
     folder = hub.MODEL_CARDS / name
     card = (folder / "README.md").read_text()
     run = json.loads((folder / "training" / "run.json").read_text())
-    assert "H100" in run["hardware"] and "time limit" in run["stopped"]
-    assert "CPU-trained" not in card and run["hardware"] in card
+    assert run["device"] == "NVIDIA H100 80GB HBM3" and "time limit" in run["stopped"]
+    assert "CPU-trained" not in card and f"Hardware and time: {run['device']};" in card
+    assert "--device cuda" in card  # the reproduce command of a GPU measurement
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["points"] == 2048 and metrics["normalization"] == "unit_sphere"
     assert "2048 points, normalisation `unit_sphere`" in card and "approximate" in card
@@ -107,6 +109,17 @@ def test_summary_and_front_matter_of_odd_cards():
     assert cards.summary("") == ""
 
 
+def test_a_card_shows_each_sample_file_as_its_format_declares_and_each_source_with_its_licence(tmp_path):
+    folder = tmp_path / "ring8"
+    shutil.copytree(hub.MODEL_CARDS / "toy2d/ring8", folder)
+    cards.add_sample(folder, "points.csv", "the same points as numbers")
+    card = cards.render(folder)
+    assert '<img src="samples/samples.png" alt="1000 samples' in card  # .png: a picture
+    assert '<a href="samples/points.csv">the same points as numbers</a>' in card  # .csv: a link
+    assert cards.embed("toy2d", "x&y.png", 'a "b"') == '<img src="x&amp;y.png" alt="a &quot;b&quot;">'
+    assert "`ring8`: 8 Gaussians (std 0.1) evenly spaced on a circle of radius 2.  Licence of the data: apache-2.0" in card
+
+
 def test_manifest_entries_replace_older_ones(tmp_path):
     cards.add_sample(tmp_path, "a.png", "first", steps=4)
     cards.add_sample(tmp_path, "b.npy", "other")
@@ -117,20 +130,20 @@ def test_manifest_entries_replace_older_ones(tmp_path):
 
 def test_parameters_are_counted_from_the_header(tmp_path):
     model = hub.load("toy2d/ring8", local_files_only=True)
-    assert cards.count_parameters(hub.MODEL_CARDS / "toy2d/ring8/model.safetensors") == sum(
+    assert count_parameters(hub.MODEL_CARDS / "toy2d/ring8/model.safetensors") == sum(
         p.numel() for p in model.network.parameters())
     (tmp_path / "x.safetensors").write_bytes(b"nope")
     with pytest.raises(ValueError, match="x.safetensors: not a readable safetensors file"):
-        cards.count_parameters(tmp_path / "x.safetensors")
+        count_parameters(tmp_path / "x.safetensors")
 
 
 def test_protein_card_says_cpu_trained_names_its_data_and_compares_with_real_chains():
     folder = hub.MODEL_CARDS / "protein/backbone"
     card = (folder / "README.md").read_text()
-    assert "CPU-trained, not the final checkpoint" in card and "CPU" in json.loads(
-        (folder / "training" / "run.json").read_text())["hardware"]
+    assert "CPU-trained, not the final checkpoint" in card and json.loads(
+        (folder / "training" / "run.json").read_text())["device"].startswith("CPU, ")
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["protocol"] == "protein-backbone-eval/1" and "not computed" in metrics["designability"]
     assert set(metrics["real_chains"]) >= {"bonds_within", "clash_rate", "rama_disallowed", "sse_helix"}
-    assert "| real_chains |" in card and "849 chains" in card and "--motif motif.pdb --contig" in card
+    assert "| real_chains |" in card and "849 chains" in card and "--contig" in card
     assert f"zoo eval protein/backbone -n {metrics['n']} --steps {metrics['steps']}" in card

@@ -98,7 +98,7 @@ def test_demo_samples_every_released_model(tmp_path, capsys):
     assert cli.main(["demo", "--out", str(tmp_path), "--local-files-only"]) == 0
     page = (tmp_path / "index.html").read_text()
     for name in zoo.list_models(pretrained=True):
-        suffix = zoo.registry.modality(name.split("/")[0]).SAMPLE_FORMATS[0]
+        suffix = zoo.registry.modality(name.split("/")[0]).preview_format.suffix
         assert f"<h2>{name}</h2>" in page and f'src="{name}{suffix}"' in page
         assert (tmp_path / f"{name}{suffix}").read_bytes()[:4] == (b"\x89PNG" if suffix == ".png" else b"RIFF")
         assert zoo.info(name, local_files_only=True).summary.split("`")[1] in page
@@ -149,7 +149,7 @@ def test_audio_from_the_command_line(tmp_path, capsys):
     assert "| `mrstft` |" in (run_dir / "model" / "README.md").read_text()
     for args, message in ((["sample", model, "-o", str(tmp_path / "x.wav")], "give it --from-wav"),
                           (["sample", "toy2d/ring8", "--from-wav", str(wav), "-o", str(tmp_path / "x.png")],
-                           "need a vocoder")):
+                           "--from-wav: audio option(s); toy2d/ring8 is a toy2d model")):
         assert cli.main(args) == 2
         assert message in capsys.readouterr().err
 
@@ -228,4 +228,4 @@ def test_protein_backbones_and_motif_scaffolds_from_the_command_line(tmp_path, c
         assert cli.main(["sample", folder, *args, "-o", str(tmp_path / "x.pdb")]) == 2
         assert message in capsys.readouterr().err
     assert cli.main(["sample", "toy2d/ring8", "--length", "30", "-o", str(tmp_path / "x.png")]) == 2
-    assert "--length is for models of variable-length chains" in capsys.readouterr().err
+    assert "--length: protein option(s); toy2d/ring8 is a toy2d model" in capsys.readouterr().err

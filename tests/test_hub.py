@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import socket
 
@@ -9,6 +10,7 @@ import zoo
 from tests.hub_server import HubError
 from zoo import hub as hub_module
 from zoo import registry
+from zoo.modality import Release
 from zoo.files import read_yaml, write_yaml
 from zoo.model import ZooModel
 
@@ -104,7 +106,7 @@ def test_corrupted_weights_are_a_clear_error(tmp_path):
 def test_save_writes_a_hub_ready_folder(tmp_path):
     model = tiny()
     recipe = {"name": "tiny", "modality": "toy2d", "optim": {"steps": 3}}
-    run = {"hardware": "CPU (test)", "processes": 1, "precision": "fp32", "steps": 3, "seconds": 1.5,
+    run = {"device": "CPU, 1 thread", "processes": 1, "precision": "fp32", "steps": 3, "seconds": 1.5,
            "final_loss": 0.5, "torch": torch.__version__}
     folder = zoo.save(model, tmp_path / "m", samples=50, recipe=recipe, training=run)
     assert read_yaml(folder / "training" / "recipe.yaml") == recipe
@@ -112,7 +114,7 @@ def test_save_writes_a_hub_ready_folder(tmp_path):
     assert manifest["files"][0]["file"] == "samples.png" and manifest["files"][0]["nfe"] == 5
     assert (folder / "samples" / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     card = (folder / "README.md").read_text()
-    assert "library_name: zoo" in card and "CPU (test), 1 process(es)" in card
+    assert "library_name: zoo" in card and "CPU, 1 thread; 1 process(es)" in card
 
 
 # ---- names, the Hub and the embedded copies -------------------------------------------------------------
@@ -303,8 +305,9 @@ def test_a_cached_commit_loads_without_asking_the_hub(tmp_path, hub):
 
 def test_tagged_release_names_load_their_own_weights(tmp_path, hub, monkeypatch):
     _, _, done = _publish_tiny(tmp_path, hub, repo="org/ring8-tiny")
-    monkeypatch.setitem(registry._RELEASES, "toy2d/tiny.test",
-                        registry.Release("toy2d/tiny.test", "toy2d/mlp", "org/ring8-tiny", done.commit))
+    toy2d = registry.modality("toy2d")
+    tagged = Release("toy2d/tiny.test", "toy2d/mlp", "org/ring8-tiny", done.commit)
+    monkeypatch.setitem(registry._LOADED, "toy2d", dataclasses.replace(toy2d, releases=(*toy2d.releases, tagged)))
     assert "toy2d/tiny.test" in zoo.list_models("toy2d/tiny.*", pretrained=True)
     model = zoo.load("toy2d/tiny.test", endpoint=hub.url, cache_dir=tmp_path / "cache")
     assert model.origin.source == "hub" and model.origin.revision == done.commit
@@ -320,7 +323,7 @@ def test_publishing_to_an_unreachable_hub_is_a_connection_error(tmp_path):
 
 def test_zoo_model_save_card_and_loss(tmp_path):
     model = tiny()
-    folder = model.save(tmp_path / "m")
+    folder = zoo.save(model, tmp_path / "m")
     loaded = zoo.load(str(folder))
     assert loaded.card.startswith("---\n") and "# toy2d/tiny" in loaded.card and model.card == ""
     x = torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
@@ -335,5 +338,5 @@ def test_zoo_model_save_card_and_loss(tmp_path):
     torch.testing.assert_close(loss.detach(), ((eps_hat - noise) ** 2).mean(1), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match=r"batch\['x'\] has shape \(8, 3\)"):
         loaded.loss({"x": torch.zeros(8, 3)})
-    with pytest.raises(ValueError, match="needs the key 'x'"):
+    with pytest.raises(ValueError, match=r"a batch has the keys x .* got \['y'\]"):
         loaded.loss({"y": x})

@@ -37,7 +37,7 @@ def test_the_report_writes_a_plot_and_a_table_that_a_card_shows(ring8_rows, tmp_
     shutil.copy(tmp_path / nfe.REPORT, folder / nfe.REPORT)
     card = cards.render(folder)
     assert "### Quality versus network evaluations" in card and text.splitlines()[2] in card
-    with pytest.raises(ValueError, match="no quality-versus-NFE metrics"):
+    with pytest.raises(ValueError, match="the audio modality declares no quality-versus-NFE metrics"):
         nfe.write_report(families, tmp_path, modality_name="audio", title="", device="", command="", n=1)
 
 

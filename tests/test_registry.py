@@ -2,7 +2,8 @@ import pytest
 from torch import nn
 
 import zoo
-from zoo import registry
+from zoo import architectures, registry
+from zoo.modality import Modality, Release
 
 
 def test_list_models_with_wildcards_modality_and_pretrained():
@@ -25,7 +26,7 @@ def test_every_release_names_a_hub_repo_revision_and_an_embedded_copy():
     for name, entry in registry.releases().items():
         assert entry.architecture in registry.architectures(entry.modality)
         assert entry.repo_id.count("/") == 1 and entry.revision
-        assert (zoo.hub.MODEL_CARDS / name / "config.yaml").is_file()
+        assert (zoo.names.embedded_folder(entry) / "config.yaml").is_file()
     on_disk = {f"{p.parent.name}/{p.name}" for p in zoo.hub.MODEL_CARDS.glob("*/*") if p.is_dir()}
     assert on_disk == set(registry.releases())
 
@@ -36,21 +37,38 @@ def test_register_checks_names_and_duplicates():
         return nn.Linear(width, width)
 
     try:
-        assert registry.build_network("testmod/net", {"width": 3}).in_features == 3
+        assert architectures.build_network("testmod/net", {"width": 3}).in_features == 3
         with pytest.raises(ValueError, match="has no parameter"):
-            registry.build_network("testmod/net", {"depth": 3})
+            architectures.build_network("testmod/net", {"depth": 3})
         with pytest.raises(ValueError, match="already registered"):
             zoo.register("testmod/net")(lambda: nn.Identity())
         with pytest.raises(ValueError, match="names are '<modality>/<name>'"):
             zoo.register("flat")
-        with pytest.raises(ValueError, match="already released"):
-            registry.release("toy2d/ring8", architecture="toy2d/mlp", repo_id="someone/else")
     finally:
-        registry._ARCHITECTURES.pop("testmod/net", None)
+        architectures._ARCHITECTURES.pop("testmod/net", None)
+
+
+def test_a_modality_is_checked_when_declared_and_registered(monkeypatch):
+    toy2d = registry.modality("toy2d")
+    with pytest.raises(ValueError, match="releases 'image/x', a model of another modality"):
+        Modality(**{**toy2d.__dict__, "releases": (Release("image/x", "image/unet", "org/x"),)})
+    with pytest.raises(ValueError, match="folder_format '.gif' is not one of"):
+        Modality(**{**toy2d.__dict__, "folder_format": ".gif"})
+    with pytest.raises(ValueError, match="samples are written as"):
+        toy2d.format(".gif")
+    with pytest.raises(ValueError, match="takes a zoo.modality.Modality"):
+        registry.add_modality(object())
+    with pytest.raises(ValueError, match="already registered"):
+        registry.add_modality(Modality(**{**toy2d.__dict__, "releases": ()}))
+    twice = Modality(**{**toy2d.__dict__, "name": "toy2d-copy", "releases": (
+        Release("toy2d-copy/ring8", "toy2d/mlp", "someone/else"),)})
+    monkeypatch.setitem(registry._ADDED, "toy2d-copy", twice)
+    monkeypatch.setitem(registry._LOADED, "toy2d-copy", twice)
+    assert "toy2d-copy/ring8" in registry.releases()
 
 
 def test_unknown_modality_and_architecture():
     with pytest.raises(ValueError, match="unknown modality 'sound'"):
         registry.modality("sound")
-    with pytest.raises(ValueError, match="unknown modality 'sound'"):
-        registry.build_network("sound/net", {})
+    with pytest.raises(ValueError, match="unknown architecture 'sound/net'"):
+        architectures.build_network("sound/net", {})

@@ -7,8 +7,9 @@ merged; an existing ``license`` is kept), so prose written by hand outside them 
 marker (written entirely by hand) keeps its text and gets the generated sections after it.
 
 What a card says comes from the folder itself: config.yaml, the weights' size, metrics.json,
-samples/manifest.json, training/recipe.yaml and training/run.json, plus the facts the modality
-adapter gives through ``card_facts(config)`` (data, licence, intended use, limitations).
+samples/manifest.json, training/recipe.yaml and training/run.json, plus the facts its modality
+declares (``Modality.card(config) -> zoo.modality.CardFacts``: data sources and their licences,
+intended use, limitations, what each metric measures).
 """
 from __future__ import annotations
 
@@ -17,26 +18,23 @@ import re
 import string
 from pathlib import Path
 
-import torch
 import yaml
-from safetensors import SafetensorError, safe_open
 
+from . import nfe
+from .evaluation import device_option
 from .files import atomic_write, read_yaml
+from .folder import count_parameters, read_config
+from .modality import LINK, CardFacts
+from .names import MODEL_CARDS
+from .registry import modality
 
-__all__ = ["render", "write_card", "front_matter", "summary", "add_sample", "write_json", "count_parameters",
-           "TEMPLATE"]
+__all__ = ["render", "write_card", "front_matter", "summary", "add_sample", "write_json", "embed", "TEMPLATE"]
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "model_cards" / "TEMPLATE.md"
 SECTION = re.compile(r"<!-- zoo:(\w+) -->\n.*?<!-- /zoo:\1 -->", re.S)
 FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n?", re.S)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
-
-GENERIC_FACTS = {
-    "data": "See training/recipe.yaml.", "data_license": "unknown", "license": "apache-2.0", "datasets": [],
-    "tags": [], "pipeline_tag": None, "intended_use": "Research on diffusion models.", "limitations": [],
-    "metrics": {}, "indexed_metrics": (), "example": "x = model.sample(4)", "task": "unconditional-generation",
-}
+# result keys that describe how an evaluation was run, said in its protocol line rather than the table
+SETTINGS = ("n", "steps", "nfe", "seed", "batch", "guidance", "sampler", "timesteps", "device", "protocol", "model")
 
 
 def write_json(path, data) -> Path:
@@ -45,15 +43,6 @@ def write_json(path, data) -> Path:
 
 def _read_json(path: Path):
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-def count_parameters(file: Path) -> int:
-    """Number of weights in a safetensors file, read from its header only."""
-    try:
-        with safe_open(str(file), framework="pt") as handle:
-            return sum(torch.Size(handle.get_slice(k).get_shape()).numel() for k in handle.keys())
-    except (SafetensorError, OSError) as error:
-        raise ValueError(f"{file}: not a readable safetensors file ({error})") from None
 
 
 def add_sample(folder, filename: str, what: str, **settings) -> Path:
@@ -88,39 +77,45 @@ def _inline(mapping: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in mapping.items()) if mapping else "defaults"
 
 
-def _facts(config: dict) -> dict:
-    from .registry import modality
+def _facts(config: dict) -> CardFacts:
+    return modality(config["modality"]).card(config)
 
-    adapter = modality(config["modality"])
-    facts = dict(GENERIC_FACTS)
-    if hasattr(adapter, "card_facts"):
-        facts.update(adapter.card_facts(config))
-    return facts
+
+def embed(modality_name: str, file: str, alt: str) -> str:
+    """HTML that shows a sample file as its modality's format declares (a picture, a player, a link)."""
+    import html
+
+    declared = modality(modality_name)
+    suffix = Path(file).suffix.lower()
+    template = next((f.embed for f in declared.formats if f.suffix == suffix), LINK)
+    return template.format(src=html.escape(file, quote=True), alt=html.escape(alt, quote=True))
 
 
 def _default_load_name(folder: Path, config: dict) -> str:
-    from .hub import MODEL_CARDS
-
     name = config.get("name", "")
     if name and folder.resolve() == (MODEL_CARDS / name).resolve():
         return name
     return f"local-dir:{folder}"
 
 
-def _samples_section(folder: Path) -> str:
+def _samples_section(folder: Path, config: dict) -> str:
     manifest = _read_json(folder / "samples" / "manifest.json") or {"files": []}
     lines = []
     for entry in manifest["files"]:
         file, what = f"samples/{entry['file']}", entry.get("what", "")
         settings = _inline({k: v for k, v in entry.items() if k not in ("file", "what")})
-        suffix = Path(file).suffix.lower()
-        if suffix in IMAGE_SUFFIXES:
-            lines.append(f"![{what}]({file})\n\n*{what}* ({settings})")
-        elif suffix in AUDIO_SUFFIXES:
-            lines.append(f"<audio controls src=\"{file}\"></audio>\n\n*{what}* ({settings})")
-        else:
-            lines.append(f"- [{file}]({file}): {what} ({settings})")
+        lines.append(f"{embed(config['modality'], file, what)}\n\n*{what}* ({settings})")
     return "\n\n".join(lines) or "No samples are stored with this model."
+
+
+def _data_section(facts: CardFacts, config: dict) -> str:
+    """Each data source with its licence beside it, then how the model's data was made from them."""
+    note = f"\n\n{facts.data_note}" if facts.data_note else ""
+    if not facts.sources:
+        return f"`{config.get('data', {}).get('name', 'unknown')}`: see training/recipe.yaml; licence unknown.{note}"
+    described = [f"{s.description}  Licence of the data: {s.licence}." + (f"  Install: `{s.install}`." if s.install else "")
+                 for s in facts.sources]
+    return "\n\n".join(described) + note
 
 
 def _training_section(folder: Path, config: dict, parameters: int) -> str:
@@ -156,7 +151,7 @@ def _training_section(folder: Path, config: dict, parameters: int) -> str:
             lines.append(f"- Notes: {recipe['notes']}")
     if run is not None:
         minutes = run["seconds"] / 60
-        lines.append(f"- Hardware and time: {run['hardware']}, {run['processes']} process(es); {minutes:.1f} minutes for "
+        lines.append(f"- Hardware and time: {run['device']}; {run['processes']} process(es); {minutes:.1f} minutes for "
                      f"{run['steps']} steps ({run['steps'] / max(run['seconds'], 1e-9):.1f} steps/s); "
                      f"final loss {run['final_loss']:.4f}; torch {run['torch']}.")
     else:
@@ -164,24 +159,22 @@ def _training_section(folder: Path, config: dict, parameters: int) -> str:
     return "\n".join(lines)
 
 
-def _metrics_section(metrics: dict | None, facts: dict, load_name: str) -> str:
+def _metrics_section(metrics: dict | None, facts: CardFacts, load_name: str) -> str:
     if not metrics:
         return f"No metrics measured yet: `zoo eval {load_name} --save` measures and stores them."
-    described = facts.get("metrics", {})
-    # said in the protocol line, not the table
-    settings = ("n", "steps", "nfe", "seed", "batch", "seconds_of_audio", "guidance", "threads", "points")
+    described = facts.metrics
+    hidden = set(SETTINGS) | set(facts.protocol_settings)
     keys = [k for k in described if k in metrics] + sorted(
         k for k, v in metrics.items() if k not in described and isinstance(v, (int, float)) and not isinstance(v, bool)
-        and k not in settings
-        and not k.startswith("n_"))
-    peers = [k for k, v in metrics.items() if isinstance(v, dict) and any(m in v for m in keys)]  # e.g. griffin_lim_64
+        and k not in hidden and not k.startswith("n_"))
+    peers = [k for k, v in metrics.items() if isinstance(v, dict) and any(m in v for m in keys)]  # e.g. a baseline
 
     def cell(value) -> str:
         if isinstance(value, str):  # e.g. "not computed: <why>"
             return value
         return f"{value:.4g}" if isinstance(value, (int, float)) else "–"
     rows = [f"| `{k}` | {cell(metrics[k])} | " + "".join(f"{cell(metrics[p].get(k))} | " for p in peers) +
-            f"{described.get(k, ('', True))[0]} |" for k in keys]
+            f"{described[k].what if k in described else ''} |" for k in keys]
     command = f"zoo eval {load_name} -n {metrics['n']} --steps {metrics['steps']} --seed {metrics['seed']}"
     if metrics.get("sampler"):
         command += f" --sampler {metrics['sampler']}"
@@ -189,20 +182,17 @@ def _metrics_section(metrics: dict | None, facts: dict, load_name: str) -> str:
         command += f" --timesteps {metrics['timesteps']}"
     if metrics.get("guidance") is not None:
         command += f" --guidance {metrics['guidance']:g}"
-    if "GPU" in str(metrics.get("device", "")):
-        command += " --device cuda"
-    nfe = f" ({metrics['nfe']} network evaluations" if metrics.get("nfe") else ""
-    if nfe:
-        nfe += ", each of a doubled batch: conditional and unconditional)" if metrics.get("guidance") else ")"
+    command += device_option(metrics.get("device", "CPU"))
+    nfe_words = f" ({metrics['nfe']} network evaluations" if metrics.get("nfe") else ""
+    if nfe_words:
+        nfe_words += ", each of a doubled batch: conditional and unconditional)" if metrics.get("guidance") else ")"
     placement = f", timesteps `{metrics['timesteps']}`" if metrics.get("timesteps") else ""
-    audio = f", {metrics['seconds_of_audio']} s of audio" if metrics.get("seconds_of_audio") else ""
-    if metrics.get("points"):  # point clouds: N and the normalisation every number depends on
-        audio += f" of {metrics['points']} points, normalisation `{metrics.get('normalization')}`"
+    setting = "".join(phrase.format(**metrics) for key, phrase in facts.protocol_settings.items() if key in metrics)
     guidance = f", classifier-free guidance {metrics['guidance']:g}" if metrics.get("guidance") is not None else ""
-    timed = f"; timed on {metrics['device']} with {metrics['threads']} thread(s)" if metrics.get("threads") else ""
+    timed = f"; timed on {metrics['device']}" if metrics.get("device") else ""
     return "\n".join([
-        f"Protocol `{metrics['protocol']}`: {metrics['n']} samples{audio}, sampler `{metrics.get('sampler')}`, "
-        f"{metrics['steps']} steps{nfe}{placement}{guidance}, seed {metrics['seed']}{timed}.", "",
+        f"Protocol `{metrics['protocol']}`: {metrics['n']} samples{setting}, sampler `{metrics.get('sampler')}`, "
+        f"{metrics['steps']} steps{nfe_words}{placement}{guidance}, seed {metrics['seed']}{timed}.", "",
         "| metric | value | " + "".join(f"{p} | " for p in peers) + "what it measures |",
         "|---|---|" + "---|" * len(peers) + "---|", *rows, "",
         f"Reproduce: `{command}`"])
@@ -222,19 +212,19 @@ def _sampling_section(config: dict, metrics: dict | None) -> str:
             f"`model.sample(n, sampler=\"dpmpp_2m\", steps=10)`.")
 
 
-def _front_matter(config: dict, facts: dict, metrics: dict | None) -> dict:
+def _front_matter(config: dict, facts: CardFacts, metrics: dict | None) -> dict:
     from huggingface_hub import EvalResult, ModelCardData
 
     results = []
     data_name = config.get("data", {}).get("name", config["modality"])
-    for key in facts["indexed_metrics"]:
+    for key in facts.indexed_metrics:
         if metrics and isinstance(metrics.get(key), (int, float)):
-            results.append(EvalResult(task_type=facts["task"], dataset_type=f"{config['modality']}/{data_name}",
+            results.append(EvalResult(task_type=facts.task, dataset_type=f"{config['modality']}/{data_name}",
                                       dataset_name=data_name, metric_type=key, metric_value=metrics[key],
                                       metric_name=key, metric_config=metrics["protocol"]))
-    data = ModelCardData(library_name="zoo", license=facts["license"],
-                         tags=["diffusion", "diffusion-zoo", config["modality"], *facts["tags"]],
-                         datasets=list(facts["datasets"]), pipeline_tag=facts["pipeline_tag"],
+    data = ModelCardData(library_name="zoo", license=facts.license,
+                         tags=list(dict.fromkeys(["diffusion", "diffusion-zoo", config["modality"], *facts.tags])),
+                         datasets=list(facts.datasets), pipeline_tag=facts.pipeline_tag,
                          model_name=config.get("name", config["architecture"]), eval_results=results or None)
     meta = data.to_dict()
     meta.pop("model_name", None)  # only model-index needs it; it is not a card key of its own
@@ -261,8 +251,6 @@ def _merge(fresh: str, existing: str | None) -> str:
 
 def render(folder, *, load_name: str | None = None, existing: str | None = None) -> str:
     """The card text of a model folder; ``existing``: a card whose hand-written prose is kept."""
-    from .hub import read_config
-
     folder = Path(folder)
     config = read_config(folder)
     facts = _facts(config)
@@ -272,20 +260,22 @@ def render(folder, *, load_name: str | None = None, existing: str | None = None)
     sampling = config.get("sampling", {})
     title = config.get("name", config["architecture"])
     data_name = config.get("data", {}).get("name", "its data")
+    data = _data_section(facts, config)
     body = string.Template(TEMPLATE.read_text()).substitute(
-        title=title, load_name=load_name, example=facts["example"],
-        preview=_preview_suffix(config["modality"]),
+        title=title, load_name=load_name, example=facts.example,
+        command=(facts.command or "zoo sample {name} -o samples{suffix}").format(
+            name=load_name, suffix=modality(config["modality"]).preview_format.suffix),
         summary=(f"`{title}` is {'an' if config['modality'][0] in 'aeiou' else 'a'} {config['modality']} "
                  f"{_kind(config)} from diffusion-zoo: architecture "
                  f"`{config['architecture']}` with {parameters:,} parameters, trained on `{data_name}` "
                  f"with {config['prediction']} prediction on {'an' if config['schedule']['name'][0] in 'AEIOU' else 'a'} "
                  f"{config['schedule']['name']} noise schedule.  "
                  f"By default it samples with `{sampling.get('sampler', 'unipc')}` in {sampling.get('steps', 20)} steps."),
-        intended_use=facts["intended_use"], samples=_samples_section(folder), data=facts["data"],
-        data_license=facts["data_license"], training=_training_section(folder, config, parameters),
+        intended_use=facts.intended_use, samples=_samples_section(folder, config), data=data,
+        training=_training_section(folder, config, parameters),
         sampling=_sampling_section(config, metrics),
         metrics=_metrics_section(metrics, facts, load_name) + _nfe_section(folder),
-        limitations="\n".join(f"- {line}" for line in facts["limitations"] + _few_step_limits(config)) or "- None recorded.")
+        limitations="\n".join(f"- {line}" for line in [*facts.limitations, *_few_step_limits(config)]) or "- None recorded.")
     meta = yaml.safe_dump(_front_matter(config, facts, metrics), sort_keys=False, allow_unicode=True)
     return _merge(f"---\n{meta}---\n\n{body}", existing)
 
@@ -315,28 +305,20 @@ def _few_step_limits(config: dict) -> list[str]:
 
 def _nfe_section(folder: Path) -> str:
     """The quality-versus-NFE table and plot of ``quality_vs_nfe.json`` (``zoo nfe``), if the folder has one."""
-    from .nfe import REPORT, table
-
-    report = _read_json(folder / REPORT)
+    report = _read_json(folder / nfe.REPORT)
     if not report:
         return ""
     plot = "samples/quality_vs_nfe.png" if (folder / "samples" / "quality_vs_nfe.png").is_file() else None
     lines = ["", "", "### Quality versus network evaluations", "",
              f"{report['title']}: each model with its own sampler at 1 to {max(report['nfes'])} network evaluations "
              f"(NFE; a guided teacher's evaluation runs a doubled batch), {report.get('n', '?')} "
-             f"samples per point, timed on {report['device']}.", "", table(report)]
+             f"samples per point, timed on {report['device']}.", "", nfe.table(report)]
     if report.get("notes"):
         lines += ["", report["notes"]]
     if plot:
         lines += ["", f"![quality versus NFE]({plot})"]
     lines += ["", f"Reproduce: `{report['command']}`"]
     return "\n".join(lines)
-
-
-def _preview_suffix(modality_name: str) -> str:
-    from .registry import modality
-
-    return modality(modality_name).SAMPLE_FORMATS[0]
 
 
 def write_card(folder, *, load_name: str | None = None) -> Path:

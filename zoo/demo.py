@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import html
+import logging
+import time
 from pathlib import Path
 
-from . import cards, hub
+from . import cards
 from .files import atomic_write
+from .loading import load
 from .registry import list_models, modality
+from .saving import draw_samples
+
+log = logging.getLogger("zoo")
 
 __all__ = ["build"]
 
@@ -21,32 +27,29 @@ img{{max-width:28em}}code{{background:#f4f4f4}}</style></head><body>
 """
 
 
-def _media(file: str) -> str:
-    suffix = Path(file).suffix.lower()
-    if suffix in cards.IMAGE_SUFFIXES:
-        return f'<img src="{html.escape(file)}" alt="samples">'
-    if suffix in cards.AUDIO_SUFFIXES:
-        return f'<audio controls src="{html.escape(file)}"></audio>'
-    return f'<a href="{html.escape(file)}">{html.escape(file)}</a>'
-
-
-def build(out_dir, *, names: list[str] | None = None, n: int | None = None, seed: int = 0, **load_options) -> Path:
+def build(out_dir, *, names: list[str] | None = None, n: int | None = None, seed: int = 0, device=None,
+          **load_options) -> Path:
     """Sample each model (default: every released one) into ``out_dir/<modality>/<name>.<preview>``
     and write ``out_dir/index.html`` with each model's card summary.  Returns the index's path.
-    n: samples per model (default: the modality's ``DEMO_N``, else 16)."""
+    n: samples per model (default: the modality's ``Defaults.demo_n``, at its ``demo_steps``)."""
     out = Path(out_dir)
     sections = []
-    for name in names if names is not None else list_models(pretrained=True):
-        model = hub.load(name, **load_options)
+    chosen = names if names is not None else list_models(pretrained=True)
+    for index, name in enumerate(chosen, 1):
+        start = time.perf_counter()
+        model = load(name, device=device, **load_options)
         adapter = modality(model.config["modality"])
-        count = n or getattr(adapter, "DEMO_N", 16)
-        x, how = hub.draw_samples(model, count, seed=seed)
-        file = f"{name.replace('.', '_')}{adapter.SAMPLE_FORMATS[0]}"
-        adapter.write_samples(x, out / file, title=f"{name}: {how.get('sampler')}, {how.get('steps')} steps")
+        count = n or adapter.defaults.demo_n
+        x, how = draw_samples(model, count, seed=seed, steps=adapter.defaults.demo_steps)
+        file = f"{name.replace('.', '_')}{adapter.preview_format.suffix}"
+        adapter.preview_format.write(x, out / file, model=model,
+                                     title=f"{name}: {how.get('sampler')}, {how.get('steps')} steps")
         card = model.origin.path / "README.md"
         about = cards.summary(card.read_text()) if card.is_file() else ""
+        log.info("demo %d/%d: %s in %.1f s", index, len(chosen), name, time.perf_counter() - start)
         sections.append(
-            f"<section><h2>{html.escape(name)}</h2><p>{html.escape(about)}</p>{_media(file)}"
+            f"<section><h2>{html.escape(name)}</h2><p>{html.escape(about)}</p>"
+            f"{cards.embed(adapter.name, file, how.get('what', f'{count} samples'))}"
             f"<p>{html.escape(how.get('what', f'{count} samples'))}; sampler <code>{html.escape(str(how.get('sampler')))}"
             f"</code>, {how.get('steps')} steps; loaded from the {html.escape(model.origin.source)} copy.</p></section>")
     page = PAGE.format(seed=seed, sections="\n".join(sections))

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from . import core
-from .registry import build_network, modality
+from .architectures import build_network
 
 __all__ = ["ZooModel", "FORMAT_VERSION"]
 
@@ -40,11 +40,12 @@ class ZooModel(nn.Module):
         if self.config.get("prediction") not in core.PREDICTIONS:
             raise ValueError(f"config prediction {self.config.get('prediction')!r} is not one of {core.PREDICTIONS}")
 
+    origin = None  # where zoo.load found it (zoo.names.Resolved); None for a model built here
+
     @classmethod
     def from_config(cls, config: dict) -> "ZooModel":
-        """A model with freshly initialised weights, of the modality's own subclass (its ``Model``) if it has one."""
-        if cls is ZooModel and config.get("modality"):
-            cls = getattr(modality(config["modality"]), "Model", ZooModel)
+        """A model of this class with freshly initialised weights (``Modality.model_class.from_config``
+        builds a modality's own subclass)."""
         return cls(build_network(config["architecture"], dict(config.get("network", {}))), config)
 
     @property
@@ -58,25 +59,25 @@ class ZooModel(nn.Module):
     @property
     def card(self) -> str:
         """The model card (README.md) of the folder this model was loaded from ("" if none)."""
-        origin = getattr(self, "origin", None)
-        path = origin.path / "README.md" if origin is not None else None
+        path = self.origin.path / "README.md" if self.origin is not None else None
         return path.read_text() if path is not None and path.is_file() else ""
 
-    def save(self, directory, **options):
-        """``zoo.save(self, directory, **options)``: a Hub-ready model folder."""
-        from .hub import save
-
-        return save(self, directory, **options)
-
     def loss(self, batch: dict, **objective) -> torch.Tensor:
-        """Per-example training loss (B,) of ``batch = {"x": (B, *sample_shape), **cond}``;
-        ``objective``: options of ``zoo.core.objectives.loss`` (weighting, target, t, noise, ...)."""
-        if "x" not in batch:
-            raise ValueError(f"batch needs the key 'x' (the clean samples); it has {sorted(batch)}")
-        x, cond = batch["x"], {k: v for k, v in batch.items() if k != "x"}
+        """Per-example training loss (B,) of a batch as a data set yields it (``zoo.modality.Batch``:
+        x (B, *sample_shape), optional cond {name: (B, ...)}, mask (B, N), noise (B, *sample_shape));
+        ``objective``: options of ``zoo.core.objectives.loss`` (weighting, target, t, noise, generator, ...)."""
+        unknown = sorted(set(batch) - {"x", "cond", "mask", "noise", "null_cond"})
+        if "x" not in batch or unknown:
+            raise ValueError(f"a batch has the keys x (the clean samples), cond, mask, noise and null_cond; "
+                             f"got {sorted(batch)}")
+        x, mask = batch["x"], batch.get("mask")
         if tuple(x.shape[1:]) != self.sample_shape:
             raise ValueError(f"batch['x'] has shape {tuple(x.shape)}; {self.name} takes (B, *{self.sample_shape})")
-        return core.objectives.loss(self.denoiser(), x, cond=cond, **objective)
+        cond = {**(batch.get("cond") or {}), **({} if mask is None else {"mask": mask})}
+        prior = None if mask is None else core.priors.from_name(self.config.get("prior", "isotropic"), mask)
+        if "noise" in batch:
+            objective = {"noise": batch["noise"], **objective}
+        return core.objectives.loss(self.denoiser(prior), x, cond=cond, mask=mask, **objective)
 
     @property
     def num_classes(self) -> int:

@@ -1,7 +1,8 @@
 """Quality versus network evaluations (NFE): one model family's few-step trade, measured.
 
 ``sweep`` samples a model at each NFE with one sampler (one network evaluation per step, so
-steps = NFE) and scores the samples with its modality's ``sample_metrics``; ``write_report``
+steps = NFE) and scores the samples with its modality's ``sample_metrics`` (the metrics it plots:
+``Modality.nfe_metrics``); ``write_report``
 writes the sweeps of several models (e.g. a teacher, its consistency model and a reflowed flow)
 as ``quality_vs_nfe.json`` and a plot; a model card shows the table (``zoo.cards``).
 """
@@ -14,13 +15,18 @@ from . import core
 from .files import atomic_write
 from .registry import modality
 
-__all__ = ["NFES", "sweep", "write_report", "table", "REPORT"]
+__all__ = ["NFES", "sweep", "write_report", "table", "metrics", "REPORT"]
 
 NFES = (1, 2, 4, 8, 16, 35)
 REPORT = "quality_vs_nfe.json"
-# metrics per modality: (key, label, lower is better)
-METRICS = {"toy2d": (("sliced_w2", "sliced W2", True), ("sample_log_density", "log p_data(samples)", False)),
-           "image": (("fd_local", "FD (local classifier)", True), ("class_accuracy", "class accuracy", False))}
+
+
+def metrics(modality_name: str) -> list[tuple[str, str, bool]]:
+    """The (key, label, lower is better) of each metric a modality's sweeps plot."""
+    declared = modality(modality_name).nfe_metrics
+    if not declared:
+        raise ValueError(f"the {modality_name} modality declares no quality-versus-NFE metrics")
+    return [(m.key, m.label, m.lower_is_better) for m in declared]
 
 
 def sweep(model, data, nfes=NFES, *, n: int, seed: int = 0, sampler: str | None = None, **options) -> list[dict]:
@@ -29,6 +35,7 @@ def sweep(model, data, nfes=NFES, *, n: int, seed: int = 0, sampler: str | None 
     sampler = sampler or model.config.get("sampling", {}).get("sampler", "unipc")
     core.samplers.get(sampler)  # a clear error for an unknown name
     adapter = modality(model.config["modality"])
+    metrics(adapter.name)  # a clear error before any sampling
     rows = []
     for nfe in nfes:
         row = adapter.sample_metrics(model, data, n=n, seed=seed, steps=int(nfe), sampler=sampler, **options)
@@ -98,10 +105,8 @@ def write_report(families: list[dict], out_dir, *, modality_name: str, title: st
 
     families: [{"label", "model" (its name), "sampler", "rows" (from :func:`sweep`)}, ...];
     reference: metric values of real data (the floor / ceiling at this n)."""
-    if modality_name not in METRICS:
-        raise ValueError(f"no quality-versus-NFE metrics for modality {modality_name!r}; known: {sorted(METRICS)}")
     report = {"title": title, "modality": modality_name, "nfes": [int(v) for v in nfes], "n": int(n),
-              "metrics": [list(m) for m in METRICS[modality_name]], "device": device, "command": command,
+              "metrics": [list(m) for m in metrics(modality_name)], "device": device, "command": command,
               "reference": reference or {}, "notes": notes, "models": families}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 ``prepare(source, out, **options)`` reads or synthesises the recordings and writes one ``.npz``
 (format ``zoo-audio-clips/1``, readable with ``allow_pickle=False``); ``AudioClips(path, split)``
-reads it and draws training crops.  Sources (shared/DATA.md "Audio"):
+reads it and draws training crops.  Sources (``DATA_SOURCES``, with their licences):
 
 - ``tuxpaint``: the real speech of Debian ``tuxpaint-stamps-default``, every
   ``<stamp>_desc_<lang>.ogg`` (and the 15 ``.wav`` ones, and the one ``.ogg.ogg``).
@@ -42,8 +42,9 @@ import torch
 import torchaudio
 
 from zoo.files import atomic_write
+from zoo.modality import DataSource
 
-__all__ = ["FORMAT", "SAMPLE_RATE", "SOURCES", "DEFAULT_PATHS", "DEFAULT_CROP", "TUXPAINT_STAMPS", "prepare",
+__all__ = ["FORMAT", "SAMPLE_RATE", "SOURCES", "DATA_SOURCES", "DEFAULT_PATHS", "DEFAULT_CROP", "TUXPAINT_STAMPS", "prepare",
            "tuxpaint_clips", "digit_clips", "load_recording", "trim_silence", "stamp_of", "heldout_stamp",
            "heldout_speaker", "summary", "AudioClips"]
 
@@ -68,6 +69,17 @@ VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f
             "boris", "caleb", "david", "ed", "edward", "grandma", "grandpa", "iven", "john", "linda", "max", "michel",
             "norbert", "paul", "quincy", "rob", "robert", "steph", "travis", "victor", "zac")
 MISSING_TUXPAINT = "install it with: apt-get install tuxpaint-stamps-default"
+
+DATA_SOURCES = (
+    DataSource("tuxpaint", "real human speech, the spoken descriptions of Debian's `tuxpaint-stamps-default` "
+               "(7,418 recordings, about 178 minutes, 10+ languages), prepared by "
+               "`zoo data prepare audio --source tuxpaint`",
+               "GPL-2.0 (Debian tuxpaint-stamps-default)", "apt-get install tuxpaint-stamps-default"),
+    DataSource("digits", "the words zero to nine spoken by espeak-ng with many voices, variants, speeds and "
+               "pitches, each centred in one second at 22,050 Hz (`zoo data prepare audio --source digits`); "
+               "synthetic formant speech: a toy, not natural speech",
+               "GPL-3.0 (generated with espeak-ng)", "apt-get install espeak-ng"),
+)
 
 
 class Clip(NamedTuple):

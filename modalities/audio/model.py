@@ -89,8 +89,9 @@ class AudioModel(ZooModel):
 
     def vocode(self, mel, *, steps: int | None = None, sampler: str | None = None, timesteps=None,
                generator: torch.Generator | None = None, frontend: dict | None = None, chunk_frames: int = 128,
-               context: int = 12, **options) -> torch.Tensor:
-        """mel (n_mels, frames) or (B, n_mels, frames) -> waveform (frames * hop,) or (B, frames * hop)."""
+               context: int = 12, return_info: bool = False, **options):
+        """mel (n_mels, frames) or (B, n_mels, frames) -> waveform (frames * hop,) or (B, frames * hop);
+        with ``return_info``, also the sampler's info of the last chunk (every chunk takes the same steps)."""
         if not self.conditional:
             raise ValueError(f"{self.name} is unconditional: use sample(n, seconds=...), not vocode")
         mel = self.check_mel(mel, frontend)
@@ -105,17 +106,19 @@ class AudioModel(ZooModel):
             lo, hi = max(0, start - context), min(frames, start + chunk_frames + context)
             piece = mel[..., lo:hi]
             cond = {"conditioner": self.network.condition(piece.to(next(self.network.parameters()).dtype))}
-            x = self._run(noise[:, lo * hop: hi * hop], steps=steps, sampler=sampler, timesteps=timesteps,
-                          generator=generator, cond=cond, **options)
+            x, info = self._run(noise[:, lo * hop: hi * hop], steps=steps, sampler=sampler, timesteps=timesteps,
+                                generator=generator, cond=cond, return_info=True, **options)
             ramp = _crossfade(hi - lo, start - lo, min(frames, start + chunk_frames) - lo, context, hop).to(out.device)
             out[:, lo * hop: hi * hop] += x.float() * ramp
             weight[lo * hop: hi * hop] += ramp
         out = out / weight.clamp_min(1e-8)
-        return out[0] if single else out
+        out = out[0] if single else out
+        return (out, info) if return_info else out
 
     def resynthesize(self, waveform, sample_rate: int, **options) -> torch.Tensor:
         """waveform (T,) or (B, T) at ``sample_rate`` -> the model's reconstruction at its own rate, same duration
-        (the input is resampled, padded to whole frames, vocoded, and trimmed back)."""
+        (the input is resampled, padded to whole frames, vocoded, and trimmed back); ``options`` go to ``vocode``
+        (``return_info=True``: also the sampler's info)."""
         waveform = torch.as_tensor(waveform, dtype=torch.float32)
         if waveform.dim() not in (1, 2):
             raise ValueError(f"waveform must be (T,) or (B, T) (mono), got shape {tuple(waveform.shape)}")
@@ -126,6 +129,8 @@ class AudioModel(ZooModel):
         length, hop = waveform.shape[-1], self.frontend.hop
         padded = torch.nn.functional.pad(waveform, (0, (-length) % hop))
         out = self.vocode(self.frontend(padded), **options)
+        if options.get("return_info"):
+            return out[0][..., :length], out[1]
         return out[..., :length]
 
     def _noise(self, shape, generator):

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from zoo.nn.embeddings import sinusoidal
-from zoo.registry import register
+from zoo.architectures import register
 
 __all__ = ["DiffWave", "diffwave"]
 

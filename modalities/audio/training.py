@@ -3,16 +3,19 @@ from __future__ import annotations
 
 import torch
 
+from zoo.modality import Batch, Dataset
+
 from .data import DEFAULT_CROP, DEFAULT_PATHS, AudioClips
-from .frontend import DEFAULT, FrontEnd
+from .frontend import DEFAULT, FrontEnd, check_config
 
 __all__ = ["AudioData", "dataset"]
 
 
-class AudioData:
+class AudioData(Dataset):
     """Training crops of a prepared clips file; ``mel=True`` adds their log-mels (the vocoder's condition).
 
-    batch(n, generator) -> {"x": (n, crop), "cond": {"mel": (n, n_mels, crop // hop)}} (no "cond" if mel=False).
+    sample_shape: (crop,).  batch(n, generator) -> {"x": (n, crop), "cond": {"mel": (n, n_mels, crop // hop)}}
+    (no "cond" if mel=False).  model_config(): the front end, recorded in the model's config.
     """
 
     def __init__(self, name: str, path: str | None = None, crop: int = DEFAULT_CROP, mel: bool = True,
@@ -21,6 +24,7 @@ class AudioData:
             raise ValueError(f"unknown audio data set {name!r}; choose one of {sorted(DEFAULT_PATHS)}")
         self.name, self.path, self.crop, self.mel = name, str(path or DEFAULT_PATHS[name]), crop, mel
         self.frontend = FrontEnd(frontend or DEFAULT)
+        self.sample_shape = (int(crop),)
         if mel and crop % self.frontend.hop:
             raise ValueError(f"crop {crop} must be a whole number of hops ({self.frontend.hop} samples)")
         self._clips: dict[str, AudioClips] = {}
@@ -30,11 +34,7 @@ class AudioData:
             self._clips[split] = AudioClips(self.path, split=split, crop=self.crop)
         return self._clips[split]
 
-    @property
-    def sample_shape(self) -> tuple[int]:
-        return (self.crop,)
-
-    def batch(self, n: int, generator: torch.Generator) -> dict:
+    def batch(self, n: int, generator: torch.Generator) -> Batch:
         x = self.clips("train").batch(n, generator)["x"]
         if not self.mel:
             return {"x": x}
@@ -42,7 +42,11 @@ class AudioData:
             return {"x": x, "cond": {"mel": self.frontend(x)}}
 
     def config(self) -> dict:
-        return {"name": self.name, "path": self.path, "crop": self.crop, "mel": self.mel}
+        """The constructor's arguments (the front end only when it is not the default one)."""
+        out = {"name": self.name, "path": self.path, "crop": self.crop, "mel": self.mel}
+        if self.frontend.config != check_config(DEFAULT):
+            out["frontend"] = {k: v for k, v in self.frontend.config.items() if k != "hash"}
+        return out
 
     def model_config(self) -> dict:
         """What the model config records beside the data: the front end, with its hash."""

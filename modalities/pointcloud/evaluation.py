@@ -16,7 +16,15 @@
   (``model.crop``, N/2 points) is held fixed and the other N/2 points are generated (the reference's
   class given to a conditional model); reported as the Chamfer distance of the completed cloud to
   the whole reference, beside the partial cloud alone and another held-out cloud of the same class;
-- sampling speed: samples per second at batch ``batch`` on the evaluation device.
+- sampling speed: samples per second at batch ``batch`` on the evaluation device;
+- likelihood (``likelihood``): the negative log-likelihood of the first ``likelihood_n`` held-out
+  clouds, each cut to its first ``likelihood_points`` points (default all N; a uniform surface
+  sample, as every stored cloud is), in nats per point (``-log p(x) / N``), by the probability-flow ODE
+  (``zoo.core.log_likelihood``: dopri5 at ``likelihood_rtol``/``likelihood_atol``, Hutchinson
+  divergence with ``likelihood_probes`` Rademacher probe(s) seeded ``seed``) under the model's own
+  prior; a class-conditional model is given each cloud's true class, without guidance (the
+  conditional model's own ODE: a guided one has no likelihood).  Small and loose by default so that
+  a CPU computes it in minutes; the settings are result keys.
 """
 from __future__ import annotations
 
@@ -24,40 +32,30 @@ import time
 
 import torch
 
+from zoo import core
+from zoo.evaluation import describe_device, draw, model_device
+
 from . import metrics
 from .model import crop
 
-__all__ = ["PROTOCOL", "evaluate", "preview"]
+__all__ = ["PROTOCOL", "evaluate", "likelihood", "sample_metrics", "preview"]
 
 PROTOCOL = "pointcloud-eval/1"
 BATCH = 50
 DEFAULT_EMD_N = 100
 EMD_POINTS = 512  # the approximate EMD's subsample size
 DEFAULT_COMPLETION_N = 64
-
-
-
-def _device(model) -> torch.device:
-    return next(model.network.parameters()).device
+# the likelihood's defaults (LIKELIHOOD_BELOW)
+LIKELIHOOD_N = 2
+LIKELIHOOD_PROBES = 1
+LIKELIHOOD_TOLERANCE = 1e-3
 
 
 def _draw(model, labels: torch.Tensor | None, n: int, seed: int, batch: int, **options) -> tuple[torch.Tensor, dict]:
-    """n samples (n, N, 3) on the CPU in float32, and how they were made (with wall time)."""
-    generator = torch.Generator().manual_seed(seed)
-    pieces, info = [], None
-    if _device(model).type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for first in range(0, n, batch):
-        part = None if labels is None else labels[first:first + batch]
-        x, info = model.sample(min(batch, n - first), cond=part, generator=generator, return_info=True, **options)
-        pieces.append(x.float().cpu())
-    seconds = time.perf_counter() - start
-    how = {"sampler": info.sampler, "steps": len(info.ts) - 1, "nfe": info.nfe, "samples_per_second": n / seconds,
-           "batch": batch, "device": str(_device(model)), "threads": torch.get_num_threads()}
-    if _device(model).type == "cuda":
-        how["device"] = f"{torch.cuda.get_device_name(_device(model))} GPU"
-    return torch.cat(pieces), how
+    """n samples (n, N, 3) on the CPU in float32 (``zoo.evaluation.draw``: one generator seeded ``seed``),
+    and how they were made."""
+    samples, how = draw(model, n, batch=batch, seed=seed, per_sample={"cond": labels}, **options)
+    return samples, {k: how[k] for k in ("sampler", "steps", "nfe", "samples_per_second", "batch", "device")}
 
 
 def _set_scores(generated: torch.Tensor, reference: torch.Tensor, device, emd_n: int, seed: int,
@@ -105,7 +103,7 @@ def _completion(model, data, count: int, seed: int, **options) -> dict:
         same = [j for j in range(len(all_labels)) if j != i and (not model.num_classes or int(all_labels[j]) == label)]
         other.append(same[0] if same else i)
     others = data.reference("test")[other]
-    device = _device(model)
+    device = model_device(model)
     cd = lambda a, b: metrics.chamfer(a.to(device), b.to(device)).double().cpu()  # noqa: E731
     completion, alone, another = cd(completed, reference), cd(partial, reference), cd(others, reference)
     return {"completion_n": count, "completion_chamfer": float(completion.mean()),
@@ -115,10 +113,46 @@ def _completion(model, data, count: int, seed: int, **options) -> dict:
             "completion_better_than_partial": float((completion < alone).double().mean())}
 
 
-def evaluate(model, data, *, n: int | None = None, seed: int = 0, steps: int | None = None, sampler: str | None = None,
-             timesteps=None, guidance: float | None = None, emd_n: int = DEFAULT_EMD_N,
-             completion_n: int = DEFAULT_COMPLETION_N, batch: int = BATCH) -> dict:
-    """Run ``pointcloud-eval/1`` (module docstring) for ``model`` on ``data`` (its ``PointCloudData``)."""
+def likelihood(model, data, *, n: int = LIKELIHOOD_N, points: int | None = None, probes: int = LIKELIHOOD_PROBES,
+               rtol: float = LIKELIHOOD_TOLERANCE, atol: float = LIKELIHOOD_TOLERANCE, seed: int = 0) -> dict:
+    """Negative log-likelihood of the first ``n`` held-out clouds of ``data``, cut to their first ``points``
+    points (default: all the data's points), in nats per point (module docstring).  Returns the mean ``nll_nats_per_point``, its standard
+    error over the clouds (``nll_nats_per_point_se``; None for one cloud) and the settings:
+    ``likelihood_n``, ``likelihood_points``, ``likelihood_method``, ``likelihood_probes``,
+    ``likelihood_rtol``, ``likelihood_atol``, ``likelihood_nfe`` (network evaluations, each with a
+    backward pass per probe), ``likelihood_seconds`` and ``likelihood_device``."""
+    reference = data.reference("test")
+    points = reference.shape[1] if points is None else points
+    if not isinstance(n, int) or not 1 <= n <= len(reference):
+        raise ValueError(f"likelihood n must lie in 1..{len(reference)} (the held-out clouds of {data.name}), got {n!r}")
+    if not isinstance(points, int) or not 1 <= points <= reference.shape[1]:
+        raise ValueError(f"likelihood points must lie in 1..{reference.shape[1]} (the data's points), got {points!r}")
+    if model.is_consistency:
+        raise ValueError(f"{model.name} is a consistency model: it has no probability-flow ODE, so no likelihood")
+    device = model_device(model)
+    dtype = next(model.network.parameters()).dtype
+    x0 = reference[:n, :points].to(device, dtype)
+    denoiser = model.denoiser()  # the model's prior (fixed-size clouds: no mask)
+    if model.num_classes:
+        denoiser = denoiser.bind(label=data.labels["test"][:n].to(device))
+    was_training = model.training
+    model.eval()
+    start = time.perf_counter()
+    try:
+        logp, info = core.log_likelihood(denoiser, x0, method="hutchinson", num_probes=probes, rtol=rtol, atol=atol,
+                                         generator=torch.Generator().manual_seed(seed), return_info=True)
+    finally:
+        model.train(was_training)
+    seconds = time.perf_counter() - start
+    nll = -logp.double().cpu() / points
+    return {"nll_nats_per_point": float(nll.mean()),
+            "nll_nats_per_point_se": float(nll.std() / n**0.5) if n > 1 else None,
+            "likelihood_n": n, "likelihood_points": points, "likelihood_method": "hutchinson",
+            "likelihood_probes": probes, "likelihood_rtol": rtol, "likelihood_atol": atol,
+            "likelihood_nfe": info["nfe"], "likelihood_seconds": seconds, "likelihood_device": describe_device(device)}
+
+
+def _checked_n(model, data, n: int | None) -> int:
     reference = data.reference("test")
     n = len(reference) if n is None else int(n)
     if not 2 <= n <= len(reference):
@@ -126,13 +160,30 @@ def evaluate(model, data, *, n: int | None = None, seed: int = 0, steps: int | N
     if tuple(model.sample_shape) != tuple(data.sample_shape):
         raise ValueError(f"{model.name} makes clouds of shape {tuple(model.sample_shape)}, the data has "
                          f"{tuple(data.sample_shape)}")
-    reference, labels = reference[:n], data.labels["test"][:n]
-    conditional = bool(model.num_classes)
+    return n
+
+
+def _options(model, steps, sampler, timesteps, guidance) -> dict:
     options = {k: v for k, v in (("steps", steps), ("sampler", sampler), ("timesteps", timesteps)) if v is not None}
-    if conditional:
+    if model.num_classes:
         options["guidance"] = guidance if guidance is not None else model.config.get("sampling", {}).get("guidance")
+    elif guidance is not None:
+        raise ValueError(f"{model.name} is unconditional: it has no classifier-free guidance to set")
+    return options
+
+
+def evaluate(model, data, *, n: int | None = None, seed: int = 0, steps: int | None = None, sampler: str | None = None,
+             timesteps=None, guidance: float | None = None, emd_n: int = DEFAULT_EMD_N,
+             completion_n: int = DEFAULT_COMPLETION_N, batch: int = BATCH, likelihood_n: int = LIKELIHOOD_N,
+             likelihood_points: int | None = None) -> dict:
+    """Run ``pointcloud-eval/1`` (module docstring) for ``model`` on ``data`` (its ``PointCloudData``).
+    ``likelihood_n=0`` leaves the likelihood out; ``guidance`` only for a class-conditional model."""
+    n = _checked_n(model, data, n)
+    reference, labels = data.reference("test")[:n], data.labels["test"][:n]
+    conditional = bool(model.num_classes)
+    options = _options(model, steps, sampler, timesteps, guidance)
     samples, how = _draw(model, labels if conditional else None, n, seed, batch, **options)
-    device = _device(model)
+    device = model_device(model)
     result = {"protocol": PROTOCOL, "normalization": data.normalization, "points": data.points, "n": n, "seed": seed,
               "reference": f"the first {n} clouds of the held-out split of {data.name}", **how}
     result["timesteps"] = timesteps if timesteps is not None else model.config.get("sampling", {}).get("timesteps")
@@ -145,14 +196,34 @@ def evaluate(model, data, *, n: int | None = None, seed: int = 0, steps: int | N
                                         data.labels["train"][:n] if conditional else None, asked)
     if completion_n:
         result.update(_completion(model, data, min(completion_n, n), seed, **options))
+    if likelihood_n:
+        result.update(likelihood(model, data, n=likelihood_n, points=likelihood_points, seed=seed))
     return result
 
 
-def preview(model, n: int, *, seed: int = 0) -> tuple[torch.Tensor, dict]:
-    """n samples for cards and ``zoo demo``: a class-conditional model draws class k in column k."""
+def sample_metrics(model, data, *, n: int | None = None, seed: int = 0, steps: int | None = None,
+                   sampler: str | None = None, timesteps=None, guidance: float | None = None) -> dict:
+    """The quick metrics of ``zoo nfe``: MMD-CD, COV-CD and 1-NNA-CD of ``n`` samples (default 16)
+    against the first ``n`` held-out clouds (asked for their classes), with the NFE and the seconds
+    per cloud; no EMD, completion or likelihood."""
+    n = _checked_n(model, data, 16 if n is None else n)
+    reference, labels = data.reference("test")[:n], data.labels["test"][:n]
+    options = _options(model, steps, sampler, timesteps, guidance)
+    samples, how = draw(model, n, batch=BATCH, seed=seed, per_sample={"cond": labels if model.num_classes else None},
+                        **options)
+    g, r = samples.to(model_device(model)), reference.to(model_device(model))
+    d_gr, d_gg, d_rr = metrics.pairwise_chamfer(g, r), metrics.pairwise_chamfer(g, g), metrics.pairwise_chamfer(r, r)
+    return {"protocol": PROTOCOL, "n": n, "seed": seed, "sampler": how["sampler"], "steps": how["steps"],
+            "nfe": how["nfe"], "seconds_per_sample": how["seconds"] / n, "device": how["device"],
+            "mmd_cd": metrics.mmd(d_gr), "cov_cd": metrics.coverage(d_gr), "1nna_cd": metrics.one_nna(d_gg, d_rr, d_gr)}
+
+
+def preview(model, n: int, *, seed: int = 0, steps: int | None = None) -> tuple[torch.Tensor, dict]:
+    """n samples for cards and ``zoo demo`` (steps None: the model's own): a class-conditional model
+    draws class k in column k, at its guidance."""
     generator = torch.Generator().manual_seed(seed)
     labels = model.balanced_labels(n)
-    x, info = model.sample(n, cond=labels, generator=generator, return_info=True)
+    x, info = model.sample(n, cond=labels, steps=steps, generator=generator, return_info=True)
     settings = {"sampler": info.sampler, "steps": len(info.ts) - 1, "nfe": info.nfe, "seed": seed}
     if labels is not None:
         guidance = model.config.get("sampling", {}).get("guidance")

@@ -19,7 +19,9 @@ For ``.ply`` and ``.obj`` a single cloud is written to ``path`` itself and n > 1
 through ``zoo.files.atomic_write``: a killed process leaves the old file or the new one, never half of one.
 
 ``read_points`` reads one cloud ``(N, 3)`` back from anything trimesh loads (a mesh gives its vertices),
-``.npy``, ``.xyz`` or ``.csv``; ``sample_mesh`` draws points on a mesh's surface; ``to_mesh`` and
+``.npy``, ``.xyz`` or ``.csv``; ``read_samples`` reads back every cloud one written file holds, ``(n, N, 3)``
+(all of a ``.npy`` or ``.glb``, one of a ``.ply`` or ``.obj``); ``write`` and ``read_samples`` are the
+modality's sample formats (``modalities.pointcloud.MODALITY.formats``); ``sample_mesh`` draws points on a mesh's surface; ``to_mesh`` and
 ``write_mesh`` make and save an optional surface from one cloud (a post-process: the model generates
 points, not surfaces).
 """
@@ -34,11 +36,12 @@ import torch
 
 from zoo.files import atomic_write
 
-__all__ = ["FORMATS", "MESH_FORMATS", "UP_AXIS", "write_samples", "written_paths", "read_points", "sample_mesh",
-           "to_mesh", "write_mesh"]
+__all__ = ["FORMATS", "MESH_FORMATS", "PER_CLOUD_FORMATS", "UP_AXIS", "write_samples", "write", "written_paths",
+           "read_points", "read_samples", "sample_mesh", "to_mesh", "write_mesh"]
 
 FORMATS = (".png", ".ply", ".obj", ".glb", ".npy")  # the first is the preview format (model cards)
 MESH_FORMATS = (".ply", ".obj", ".stl", ".glb")  # what ``write_mesh`` writes
+PER_CLOUD_FORMATS = (".ply", ".obj")  # written one file per cloud when there are several (``written_paths``)
 TEXT_FORMATS = (".xyz", ".csv")  # read by ``read_points`` itself: 3 columns of numbers
 UP_AXIS = 2  # z is up: the preview's vertical axis and the "height" that colours points
 CLASS_COLUMNS = (8, 10)  # grid row lengths tried in turn when one divides n: the 8 shape classes (balanced labels
@@ -102,7 +105,7 @@ def written_paths(path, n: int) -> list[Path]:
     path = Path(path)
     if n < 1:
         raise ValueError(f"need at least one point cloud, got n = {n}")
-    if n == 1 or path.suffix.lower() not in (".ply", ".obj"):
+    if n == 1 or path.suffix.lower() not in PER_CLOUD_FORMATS:
         return [path]
     digits = max(NAME_DIGITS, len(str(n - 1)))
     return [path.with_name(f"{path.stem}_{i:0{digits}d}{path.suffix}") for i in range(n)]
@@ -149,6 +152,22 @@ def write_samples(x: torch.Tensor, path, *, title: str = "", labels=None, class_
     if suffix == ".glb":
         return _write_glb(x.numpy(), path, title, labels, class_names)
     return _write_files(x.numpy(), path, suffix)
+
+
+def write(x: torch.Tensor, path, *, model=None, title: str = "", mask=None) -> list[Path]:
+    """The modality's sample writer (``SampleFormat.write``): ``write_samples(x, path, title=title)``,
+    returning every file written (``written_paths``: one, or one per cloud for several ``.ply``/``.obj``
+    clouds).  ``model`` (the ZooModel that drew them) is not needed: a cloud file holds points only,
+    and the title says what was drawn.  ``mask``: point clouds have a fixed number of points, so a
+    mask is accepted only when it marks every point real (n, N) all ones."""
+    x = _clouds(x)
+    if mask is not None:
+        mask = torch.as_tensor(mask)
+        if tuple(mask.shape) != tuple(x.shape[:2]) or not bool((mask != 0).all()):
+            raise ValueError(f"point clouds have a fixed number of points: a mask must be all ones of shape "
+                             f"{tuple(x.shape[:2])}, got one of shape {tuple(mask.shape)} with padding")
+    write_samples(x, path, title=title)
+    return written_paths(path, x.shape[0])
 
 
 def _write_bytes(path: Path, data: bytes | str) -> Path:
@@ -375,6 +394,50 @@ def read_points(path) -> torch.Tensor:
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: empty file, contains no points")
     return _checked(_vertices(_load(path), path), path)
+
+
+def _read_glb_clouds(path: Path) -> torch.Tensor:
+    """The clouds of a ``.glb`` written by ``write_samples`` (n, N, 3): each node's geometry in its own
+    coordinates (the node transforms only lay the clouds out side by side), nodes in name order."""
+    import trimesh
+
+    scene = _load(path)
+    if not isinstance(scene, trimesh.Scene):
+        return _checked(_vertices(scene, path), path)[None]
+    clouds = []
+    for node in sorted(scene.graph.nodes_geometry):
+        _, name = scene.graph[node]
+        clouds.append(_checked(getattr(scene.geometry[name], "vertices", np.zeros((0, 3))), path))
+    if not clouds:
+        raise ValueError(f"{path}: contains no points")
+    if len({len(c) for c in clouds}) != 1:
+        raise ValueError(f"{path}: its clouds have different numbers of points {sorted({len(c) for c in clouds})}; "
+                         "read them one by one with trimesh")
+    return torch.stack(clouds)
+
+
+def read_samples(path) -> torch.Tensor:
+    """Every cloud a file written by ``write_samples`` holds, (n, N, 3) float32: all clouds of a ``.npy``
+    (an array (n, N, 3) or (N, 3)) or a ``.glb`` scene (each node in its own coordinates, in name
+    order), and the one cloud of a ``.ply`` or ``.obj`` (or any file ``read_points`` reads) as n = 1.
+    A ``.png`` preview is a picture, not points: ValueError."""
+    path = _existing(path)
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        raise ValueError(f"{path}: a .png preview is a picture of clouds; its points cannot be read back")
+    if suffix == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except Exception as error:
+            raise ValueError(f"{path}: cannot read as a .npy array: {error}") from None
+        array = array[None] if array.ndim == 2 else array
+        if array.ndim != 3 or array.shape[-1] != 3 or not np.issubdtype(array.dtype, np.number) or not len(array):
+            raise ValueError(f"{path}: expected point clouds (n, N, 3) or (N, 3), got shape {array.shape} "
+                             f"of {array.dtype}")
+        return torch.stack([_checked(cloud, path) for cloud in array])
+    if suffix == ".glb":
+        return _read_glb_clouds(path)
+    return read_points(path)[None]
 
 
 def _mesh(path_or_mesh):

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.architectures import register
 from zoo.nn import AdaLNZeroBlock, NoiseLabelEmbedding, modulate, time_and_class
-from zoo.registry import register
 
 __all__ = ["PointTransformer", "point_transformer"]
 

@@ -68,3 +68,30 @@ def save_strip(frames, path, *, panels: int = 6) -> Path:
         strip.paste(im, (x, 0))
         x += im.width
     return atomic_write(path, lambda tmp: strip.save(tmp, format="PNG"))
+
+
+def add_arguments(parser) -> None:
+    """``zoo animate``'s own arguments (the zoo adds MODEL and the loading options)."""
+    parser.add_argument("--out", required=True, help="GIF file")
+    parser.add_argument("--strip", help="still PNG strip (default: the GIF's name with .png)")
+    parser.add_argument("-n", type=int, default=1500, help="points (default 1500)")
+    parser.add_argument("--steps", type=int, default=24, help="sampler steps (default 24)")
+    parser.add_argument("--sampler", help="sampler name (default: the model's)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run(args, load) -> int:
+    """``zoo animate MODEL --out x.gif``: the forward and the learned reverse process of a 2-D model."""
+    from .data import dataset
+
+    model = load(args)
+    if model.config["modality"] != "toy2d":
+        raise ValueError(f"zoo animate draws 2-D point clouds; {args.model} is a {model.config['modality']} model")
+    frames = trajectories(model, dataset(**model.config["data"]), n=args.n, steps=args.steps, sampler=args.sampler,
+                          seed=args.seed)
+    save_gif(frames, args.out)
+    strip = Path(args.strip) if args.strip else Path(args.out).with_suffix(".png")
+    save_strip(frames, strip)
+    print(f"wrote {len(frames)} frames to {args.out} and a strip to {strip}")
+    return 0
+

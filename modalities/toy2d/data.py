@@ -16,13 +16,14 @@ import math
 import torch
 
 from zoo.core.mixture import GaussianMixture
+from zoo.modality import Batch, Dataset
 
 __all__ = ["Toy2D", "Checkerboard", "MixtureData", "DATASETS", "dataset"]
 
 F64 = torch.float64
 
 
-class Toy2D:
+class Toy2D(Dataset):
     """Base: ``sample(n, generator) -> (n, 2)``, ``log_prob(x) -> (n,)`` (nats), ``batch`` for training."""
 
     name = ""
@@ -35,7 +36,7 @@ class Toy2D:
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def batch(self, n: int, generator: torch.Generator) -> dict:
+    def batch(self, n: int, generator: torch.Generator) -> Batch:
         """A training batch: ``{"x": (n, 2) float32}``."""
         return {"x": self.sample(n, generator).float()}
 

@@ -1,4 +1,4 @@
-"""Writing 2-D samples: ``.npy`` and ``.csv`` arrays, ``.png`` scatter plots (matplotlib)."""
+"""2-D sample files: ``.npy`` and ``.csv`` arrays (written and read), ``.png`` scatter plots (matplotlib)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -55,3 +55,21 @@ def write_samples(x: torch.Tensor, path, *, title: str = "") -> Path:
 
     plt.close(fig)
     return path
+
+
+def read_samples(path) -> torch.Tensor:
+    """Samples (n, 2) float32 back from a ``.npy`` or ``.csv`` file that ``write_samples`` wrote."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        points = np.load(path, allow_pickle=False)
+    elif suffix == ".csv":
+        points = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    else:
+        raise ValueError(f"{path}: toy2d samples are read from .npy or .csv files")
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"{path}: expected an (n, 2) array of points, got shape {points.shape}")
+    return torch.from_numpy(np.asarray(points, dtype=np.float32))
+

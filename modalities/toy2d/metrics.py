@@ -62,11 +62,14 @@ def sample_metrics(model, data: Toy2D, *, n: int = 4000, steps: int | None = Non
             "seconds_per_sample": seconds / n}
 
 
-def evaluate(model, data: Toy2D, *, n: int = 4000, steps: int | None = None, sampler: str | None = None, timesteps=None,
-             likelihood_n: int = 500, seed: int = 0) -> dict:
-    """Sample ``n`` points with ``steps`` steps (default: the model's) and score them; report the protocol beside them.
-    A consistency model has no probability-flow ODE, so no ``log_likelihood``."""
-    out = sample_metrics(model, data, n=n, steps=steps, sampler=sampler, timesteps=timesteps, seed=seed)
+def evaluate(model, data: Toy2D, *, n: int | None = None, steps: int | None = None, sampler: str | None = None,
+             timesteps=None, guidance: float | None = None, likelihood_n: int = 500, seed: int = 0) -> dict:
+    """Sample ``n`` points (default 4000) with ``steps`` steps (default: the model's) and score them; report the
+    protocol beside them.  A consistency model has no probability-flow ODE, so no ``log_likelihood``."""
+    if guidance is not None:
+        raise ValueError("the toy2d evaluation takes no guidance scale: toy2d models are unconditional")
+    out = sample_metrics(model, data, n=4000 if n is None else n, steps=steps, sampler=sampler, timesteps=timesteps,
+                         seed=seed)
     del out["sample_log_density"], out["seconds_per_sample"]
     held_out = data.sample(likelihood_n, torch.Generator().manual_seed(seed + 1)).float()
     if model.is_consistency:

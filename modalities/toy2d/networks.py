@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from zoo.nn import NoiseLabelEmbedding
-from zoo.registry import register
+from zoo.architectures import register
 
 
 class ResidualBlock(nn.Module):

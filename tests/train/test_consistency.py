@@ -45,7 +45,8 @@ def test_consistency_training_from_scratch_grows_its_grid(tmp_path):
                                   "consistency.s0=4", "consistency.s1=16", "optim.steps=9", "init=null"])
     model = train(recipe, tmp_path)
     assert model.config["consistency"] == {"mode": "training", "scale": 1.0, "points": 17}
-    objective = ConsistencyObjective(recipe, model, model.network, model.network, torch.device("cpu"))
+    objective = ConsistencyObjective(recipe.consistency, recipe.diffusion, model, model.network, model.network,
+                                     torch.device("cpu"), total_steps=recipe.optim.steps, seed=recipe.seed)
     assert [len(objective.grid(k)) for k in (0, 2, 5, 8)] == [5, 5, 9, 17]
     assert objective.extra_state == {}  # target = the student without gradient
 

@@ -193,12 +193,12 @@ def test_masked_batches_draw_zero_centred_noise_on_the_real_elements_and_keep_th
 
     recipe = load_recipe(RECIPE, ["diffusion.prior=zero_com", "objective.cond_dropout=1.0", "optim.batch_size=8"])
     denoiser = core.Denoiser(torch.nn.Identity(), core.schedules.DDPM(), "eps")
-    x, t, noise, cond, mask = _step_batch(MaskedSets(), recipe, denoiser, step=3, world=1, rank=0)
+    x, t, noise, cond, mask = _step_batch(MaskedSets), 3, **_sections(recipe, denoiser), world=1, rank=0)
     real = mask[..., None]
     torch.testing.assert_close((noise * real).sum(1), torch.zeros(8, 3), atol=1e-6, rtol=0)
     assert torch.equal(noise * (1 - real), torch.zeros_like(noise)) and noise.abs().sum() > 0
     assert torch.equal(cond["mask"], mask) and (cond["label"] == 1).all()  # labels dropped, the mask never
-    halves = [_step_batch(MaskedSets(), recipe, denoiser, step=3, world=2, rank=r) for r in (0, 1)]
+    halves = [_step_batch(MaskedSets(), 3, **_sections(recipe, denoiser), world=2, rank=r) for r in (0, 1)]
     torch.testing.assert_close(torch.cat([h[2] for h in halves]), noise)  # two processes draw the same batch
     assert torch.equal(torch.cat([h[4] for h in halves]), mask)
     with pytest.raises(ValueError, match="diffusion.prior = 'gaussian' is not one of"):
@@ -218,6 +218,13 @@ def test_a_batch_that_carries_its_noise_is_trained_on_that_noise():
     denoiser = zoo.model.ZooModel.from_config({
         "architecture": "toy2d/mlp", "network": {"hidden": 8, "depth": 1}, "schedule": {"name": "RectifiedFlow"},
         "prediction": "flow", "sample_shape": [2]}).denoiser()
-    x, t, noise, cond, mask = _step_batch(Pairs(), recipe, denoiser, step=3, world=1, rank=0)
+    x, t, noise, cond, mask = _step_batch(Pairs), 3, **_sections(recipe, denoiser), world=1, rank=0)
     torch.testing.assert_close(noise, -x)
     assert cond == {} and mask is None and t.shape == (recipe.optim.batch_size,)
+
+
+def _sections(recipe, denoiser) -> dict:
+    """The recipe sections ``_step_batch`` takes."""
+    return dict(optim=recipe.optim, objective=recipe.objective, prior=recipe.diffusion.prior, seed=recipe.seed,
+                schedule=denoiser.schedule)
+

@@ -13,7 +13,7 @@ Placements:
   ``steps_offset`` as there; they may end above ``t_min`` and then jump to clean data.
 - an explicit tensor of ``t`` values (``0`` is appended if missing);
 - :func:`tabulated`: a table of noise levels such as DiffWave's 6-step fast schedule;
-- :func:`optimize` (``"optimized"`` in ``core.sample``): a grid fitted to one model and sampler.
+- ``"optimized"`` in ``core.sample``: a grid fitted to one model and sampler (``samplers.optimize_grid``).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import torch
 
 from .schedules import DDPM, Schedule
 
-__all__ = ["make", "names", "tabulated", "optimize", "validate"]
+__all__ = ["make", "names", "tabulated", "validate"]
 
 _F64 = torch.float64
 PLACEMENTS = ("linspace", "logsnr", "karras", "leading", "trailing")
@@ -146,67 +146,3 @@ def validate(ts: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"timesteps must be strictly decreasing (noisy to clean); t[{bad}]={ts[bad].item()} "
                          f"is followed by t[{bad + 1}]={ts[bad + 1].item()}")
     return ts
-
-
-def optimize(denoiser, steps: int, sampler: str = "unipc", *, shape: tuple, batch: int = 256, sweeps: int = 3,
-             iterations: int = 8, seed: int = 0, rtol: float = 1e-6, **sampler_options) -> torch.Tensor:
-    """A grid for one model and one deterministic sampler, fitted from the model alone.
-
-    Draws ``batch`` prior samples of ``shape`` (a fixed seed), solves their probability-flow ODE
-    with the adaptive reference solver, and moves the free times of the schedule's default grid
-    one at a time (golden-section search between its neighbours, ``sweeps`` passes) to minimise
-    the mean L2 distance between ``sampler``'s result and the ODE's.  The first time, the last
-    trained level (``t_min`` when positive) and 0 stay fixed.  Costs about
-    ``sweeps * (steps - 2) * (iterations + 2) * steps`` evaluations of the model on ``batch``.
-    Returns (steps + 1,) times for ``core.sample(..., timesteps=grid)``.
-    """
-    from . import samplers  # samplers import this module
-
-    spec = samplers.get(sampler)
-    if spec.stochastic or sampler == "ode":
-        raise ValueError(f"optimize fits deterministic samplers against the ODE; {sampler!r} is not one")
-    sched = denoiser.schedule
-    ts = make(sched, steps)
-    # the last trained level stays put; a schedule trained down to t = 0 lets it move too
-    free = list(range(1, steps - 1 if sched.t_min > 0 else steps))
-    t_last = sched.t_min if sched.t_min > 0 else 1e-6
-    g = torch.Generator().manual_seed(seed)
-    x_T = denoiser.prior.noise(torch.empty(batch, *shape, dtype=torch.float64), g) * float(sched.sigma(ts[0]))
-    ref = _run(samplers, denoiser, x_T, "ode", torch.tensor([ts[0].item(), t_last, 0.0], dtype=_F64), rtol=rtol, atol=rtol)
-
-    def error(grid):
-        x = _run(samplers, denoiser, x_T, sampler, grid, **sampler_options)
-        return (x - ref).flatten(1).norm(dim=1).mean().item()
-
-    best = error(ts)
-    ratio = (math.sqrt(5) - 1) / 2
-    for _ in range(sweeps):
-        for i in free:
-            lo, hi = ts[i + 1].item(), ts[i - 1].item()
-
-            def at(value):
-                trial = ts.clone()
-                trial[i] = value
-                return error(trial)
-            a, b = lo, hi
-            c, d = b - ratio * (b - a), a + ratio * (b - a)
-            fc, fd = at(c), at(d)
-            for _ in range(iterations):
-                if fc < fd:
-                    b, d, fd = d, c, fc
-                    c = b - ratio * (b - a)
-                    fc = at(c)
-                else:
-                    a, c, fc = c, d, fd
-                    d = a + ratio * (b - a)
-                    fd = at(d)
-            value, err = (c, fc) if fc < fd else (d, fd)
-            if err < best and lo < value < hi:
-                ts[i], best = value, err
-    return validate(ts)
-
-
-def _run(samplers, denoiser, x_T, name, grid, **options):
-    spec = samplers.get(name)
-    with torch.no_grad():
-        return spec.fn(denoiser, x_T, grid, **{**spec.defaults, **options})

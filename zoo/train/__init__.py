@@ -1,4 +1,4 @@
-"""The one training loop, recipes, checkpoints and distributed launch (see DESIGN.md section 5)."""
+"""The one training loop, recipes, checkpoints and distributed launch (see README.md, "Training")."""
 from .config import Recipe, load_recipe
 from .loop import train
 

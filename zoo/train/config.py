@@ -21,7 +21,7 @@ __all__ = ["Recipe", "load_recipe", "validate", "to_yaml"]
 
 @dataclass
 class NetworkConfig:
-    architecture: str = MISSING  # "<modality>/<architecture>", e.g. toy2d/mlp
+    architecture: str = MISSING  # "<modality>/<architecture>", a registered one
     params: Dict[str, Any] = field(default_factory=dict)
 
 
@@ -30,7 +30,7 @@ class DiffusionConfig:
     schedule: Dict[str, Any] = field(default_factory=lambda: {"name": "DDPM"})  # zoo.core.schedules config
     prediction: str = "eps"
     sigma_data: float = 0.5
-    prior: str = "isotropic"  # or "zero_com": noise with zero centre of mass (coordinates: proteins)
+    prior: str = "isotropic"  # or "zero_com": noise with zero centre of mass (translation-invariant coordinates)
 
 
 @dataclass
@@ -122,7 +122,7 @@ class LogConfig:
 class Recipe:
     name: str = MISSING
     modality: str = MISSING
-    # "autoencoder": the network's forward(x, noise) is its own loss (image/vae); "consistency": a
+    # "autoencoder": the network's forward(x, noise) is its own loss (zoo.train.objectives); "consistency": a
     # consistency model (section consistency)
     task: str = "diffusion"
     init: Optional[str] = None  # a model name or folder whose weights start the network (same architecture)

@@ -12,40 +12,46 @@ import copy
 
 import torch
 
-from .. import core, hub
+from .. import core
+from ..loading import load
+from .objective import Objective
 
 __all__ = ["ConsistencyObjective", "consistency_config"]
 
 
-def consistency_config(recipe) -> dict:
-    """What a consistency model's config records (``ZooModel.denoiser`` wraps its denoiser with it)."""
-    c = recipe.consistency
+def consistency_config(c) -> dict:
+    """What a consistency model's config records (``ZooModel.denoiser`` wraps its denoiser with it);
+    ``c``: the recipe's ``consistency`` section."""
     return {"mode": c.mode, "scale": c.scale, "points": c.points if c.mode == "distillation" else c.s1 + 1,
             **({"teacher": c.teacher, "solver": c.solver, "solver_steps": c.solver_steps, "guidance": c.guidance}
                if c.mode == "distillation" else {})}
 
 
-class ConsistencyObjective:
-    """``objective(step, x, noise, cond) -> per-example loss (B,)``; call ``update_target`` after
-    each optimiser step.  ``forward``: the (possibly wrapped) student network; ``net``: its module."""
+class ConsistencyObjective(Objective):
+    """``objective(step, x, t, noise, cond, mask) -> per-example loss (B,)`` (``t`` unused: the grid
+    chooses the levels); ``after_step`` updates the target network.  ``c``, ``diffusion``: the
+    recipe's ``consistency`` and ``diffusion`` sections; ``forward``: the (possibly wrapped) student
+    network; ``net``: its module; ``total_steps``: the run's steps (CT's curriculum); ``seed``: the run's."""
 
-    def __init__(self, recipe, model, forward, net, device):
-        c = self.config = recipe.consistency
-        self.schedule, self.total_steps, self.seed = model.schedule, recipe.optim.steps, recipe.seed
+    noise_shape = None
+
+    def __init__(self, c, diffusion, model, forward, net, device, *, total_steps: int, seed: int):
+        self.config = c
+        self.schedule, self.total_steps, self.seed = model.schedule, total_steps, seed
         self.teacher = None
         if c.mode == "distillation":
-            self.teacher = hub.load(c.teacher, device=device).eval().requires_grad_(False)
+            self.teacher = load(c.teacher, device=device).eval().requires_grad_(False)
             if self.teacher.schedule != model.schedule:
                 raise ValueError(f"consistency.teacher {c.teacher!r} has schedule {self.teacher.schedule!r}; the student "
                                  f"has {model.schedule!r}: distillation needs the same one")
             if c.guidance is not None and not self.teacher.num_classes:
                 raise ValueError(f"consistency.guidance: the teacher {c.teacher!r} is unconditional")
         self.target_net = copy.deepcopy(net).requires_grad_(False) if c.target_decay > 0 else None
-        options = dict(prediction=recipe.diffusion.prediction, sigma_data=recipe.diffusion.sigma_data)
+        options = dict(prediction=diffusion.prediction, sigma_data=diffusion.sigma_data)
         self.student = core.consistency.Consistency(core.Denoiser(forward, model.schedule, **options),
-                                                    sigma_data=recipe.diffusion.sigma_data, scale=c.scale)
+                                                    sigma_data=diffusion.sigma_data, scale=c.scale)
         self.target = core.consistency.Consistency(core.Denoiser(self.target_net or net, model.schedule, **options),
-                                                   sigma_data=recipe.diffusion.sigma_data, scale=c.scale)
+                                                   sigma_data=diffusion.sigma_data, scale=c.scale)
 
     @property
     def extra_state(self) -> dict:
@@ -64,7 +70,7 @@ class ConsistencyObjective:
             return torch.multinomial(p, count, replacement=True, generator=generator)
         return torch.randint(0, len(ts) - 1, (count,), generator=generator)
 
-    def __call__(self, step: int, x, noise, cond: dict) -> torch.Tensor:
+    def __call__(self, step: int, x, t, noise, cond: dict, mask=None) -> torch.Tensor:
         c = self.config
         ts = self.grid(step)
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step + 500_009)  # not the batch's stream
@@ -82,7 +88,7 @@ class ConsistencyObjective:
                                      solver_steps=c.solver_steps, **options)
 
     @torch.no_grad()
-    def update_target(self, net: torch.nn.Module) -> None:
+    def after_step(self, net: torch.nn.Module) -> None:
         if self.target_net is not None:
             for target, param in zip(self.target_net.parameters(), net.parameters()):
                 target.lerp_(param.detach(), 1.0 - self.config.target_decay)

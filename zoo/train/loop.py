@@ -11,7 +11,6 @@ import copy
 import csv
 import math
 import os
-import platform
 import shutil
 import time
 from pathlib import Path
@@ -21,13 +20,17 @@ import torch.distributed as dist
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from .. import core, hub
+from .. import core
+from ..evaluation import describe_device
 from ..files import atomic_write, write_yaml
+from ..loading import load
 from ..model import ZooModel
 from ..registry import modality as load_modality
+from ..saving import draw_samples, save
 from .checkpoint import checkpoint_recipe, checkpoint_seconds, load_checkpoint, save_checkpoint
 from .config import to_yaml
-from .consistency import ConsistencyObjective, consistency_config
+from .consistency import consistency_config
+from .objectives import make_objective
 from .pairs import CoupledData
 
 __all__ = ["train", "lr_at", "model_config"]
@@ -67,8 +70,8 @@ def model_config(recipe, data) -> dict:
                      "timesteps": recipe.sampling.timesteps, "guidance": recipe.sampling.guidance,
                      "clip_x0": None if recipe.sampling.clip_x0 is None else list(recipe.sampling.clip_x0)},
         "data": data.config(),
-        **(data.model_config() if hasattr(data, "model_config") else {}),  # e.g. an audio front end
-        **({"consistency": consistency_config(recipe)} if recipe.task == "consistency" else {}),
+        **data.model_config(),  # e.g. a null condition, a front end
+        **({"consistency": consistency_config(recipe.consistency)} if recipe.task == "consistency" else {}),
     }
 
 
@@ -109,23 +112,25 @@ class _Distributed:
             dist.destroy_process_group()
 
 
-def _step_batch(data, recipe, denoiser, step: int, world: int, rank: int, noise_shape: tuple | None = None):
-    """The slice of step ``step``'s global batch that belongs to ``rank``: x, t, noise, the network's
-    keyword arguments and the mask of real elements (None unless the data set gives ``"mask"``, (B, N),
-    for variable-length sets: the noise is drawn on it and it reaches the network, never dropped; a
-    batch's own ``"noise"`` (coupled pairs, e.g. reflow) is used instead of a fresh draw);
-    ``noise_shape``: one example's noise shape when it differs from the data's (an autoencoder's latent)."""
-    total = recipe.optim.batch_size
-    g = torch.Generator().manual_seed(recipe.seed * 1_000_003 + step)
+def _step_batch(data, step: int, *, optim, objective, prior: str, seed: int, schedule, world: int, rank: int,
+                noise_shape: tuple | None = None):
+    """The slice of step ``step``'s global batch (``optim.batch_size``) that belongs to ``rank``: x, t,
+    noise, the network's keyword arguments and the mask of real elements (a :class:`zoo.modality.Batch`'s
+    ``mask``, or None: the noise is drawn on it and it reaches the network, never dropped; a batch's own
+    ``noise`` (coupled pairs, e.g. reflow) is used instead of a fresh draw).  ``objective``: the
+    recipe's objective section (time sampling, condition dropout); ``noise_shape``: one example's
+    noise shape when it differs from the data's (an autoencoder's latent)."""
+    total = optim.batch_size
+    g = torch.Generator().manual_seed(seed * 1_000_003 + step)
     batch = data.batch(total, g)
-    obj = recipe.objective
-    t = core.objectives.sample_time(denoiser.schedule, total, obj.time_sampling, generator=g, p_mean=obj.p_mean,
+    obj = objective
+    t = core.objectives.sample_time(schedule, total, obj.time_sampling, generator=g, p_mean=obj.p_mean,
                                     p_std=obj.p_std, logit_mean=obj.logit_mean, logit_std=obj.logit_std)
     mask = batch.get("mask")
     if "noise" in batch:  # coupled pairs (reflow: the noise each sample was generated from)
         noise = batch["noise"]
     elif noise_shape is None:
-        noise = core.priors.from_name(recipe.diffusion.prior, mask).noise(batch["x"], g)
+        noise = core.priors.from_name(prior, mask).noise(batch["x"], g)
     else:
         noise = torch.randn((total, *noise_shape), generator=g)
     cond = batch.get("cond") or {}
@@ -186,9 +191,8 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
     if recipe.data.pairs is not None:
         data = CoupledData(data, recipe.data.pairs)
     torch.manual_seed(recipe.seed)
-    model = ZooModel.from_config(model_config(recipe, data))
-    if hasattr(data, "init_network"):  # e.g. a latent model's frozen autoencoder
-        data.init_network(model.network)
+    model = adapter.model_class.from_config(model_config(recipe, data))
+    data.init_network(model.network)  # e.g. a latent model's frozen autoencoder
     if recipe.init is not None:
         _init_from(model, recipe.init)
     model = model.to(ctx.device)
@@ -201,11 +205,8 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
         forward = torch.nn.parallel.DistributedDataParallel(net, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
     if recipe.compile:
         forward = torch.compile(forward)
-    obj = recipe.objective
-    noise_shape = tuple(net.latent_shape) if recipe.task == "autoencoder" else None
-    denoiser = core.Denoiser(forward, model.schedule, recipe.diffusion.prediction, sigma_data=recipe.diffusion.sigma_data)
-    consistency = ConsistencyObjective(recipe, model, forward, net, ctx.device) if recipe.task == "consistency" else None
-    extra = consistency.extra_state if consistency is not None else {}
+    objective = make_objective(recipe, model, forward, net, ctx.device)  # the task's loss, chosen once
+    extra = objective.extra_state
     recipe_yaml = to_yaml(recipe)
     checkpoint = out / CHECKPOINT
     start, seconds_before = 0, 0.0
@@ -234,26 +235,20 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
         lr = lr_at(step, recipe.optim)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x, t, noise, cond, mask = _step_batch(data, recipe, denoiser, step, ctx.world, ctx.rank, noise_shape)
+        x, t, noise, cond, mask = _step_batch(data, step, optim=recipe.optim, objective=recipe.objective,
+                                              prior=recipe.diffusion.prior, seed=recipe.seed, schedule=model.schedule,
+                                              world=ctx.world, rank=ctx.rank, noise_shape=objective.noise_shape)
         x, noise = x.to(ctx.device), noise.to(ctx.device)
         cond = {k: v.to(ctx.device) for k, v in cond.items()}
         mask = None if mask is None else mask.to(ctx.device)
-        step_denoiser = denoiser.with_prior(core.priors.from_name(recipe.diffusion.prior, mask))
         with autocast:
-            if recipe.task == "autoencoder":
-                loss = forward(x, noise).mean()
-            elif consistency is not None:
-                loss = consistency(step, x, noise, cond).mean()
-            else:
-                loss = core.objectives.loss(step_denoiser, x, t=t, noise=noise, cond=cond, target=obj.target, mask=mask,
-                                            weighting=obj.weighting, norm=obj.norm, min_snr_gamma=obj.min_snr_gamma).mean()
+            loss = objective(step, x, t, noise, cond, mask).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.optim.grad_clip if recipe.optim.grad_clip > 0
                                                    else float("inf"))
         optimizer.step()
-        if consistency is not None:
-            consistency.update_target(net)
+        objective.after_step(net)
         decay = min(recipe.ema.decay, (1 + step) / (10 + step)) if recipe.ema.warmup else recipe.ema.decay
         _ema_update(ema.network, net, decay)
         done = step + 1
@@ -281,7 +276,7 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
             break
     bar.close()
     if ctx.main:
-        run = {"hardware": _hardware(ctx.device), "processes": ctx.world, "precision": recipe.precision,
+        run = {"device": describe_device(ctx.device), "processes": ctx.world, "precision": recipe.precision,
                "steps": done, "seconds": round(seconds_before + time.perf_counter() - segment_start, 1),
                "final_loss": last_loss, "torch": torch.__version__,
                **({"stopped": f"time limit: optim.max_minutes = {recipe.optim.max_minutes} reached after step {done} "
@@ -290,7 +285,7 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
         if log_path.exists():
             (folder / "training").mkdir(parents=True, exist_ok=True)
             shutil.copyfile(log_path, folder / "training" / "log.csv")
-        hub.save(ema, folder, samples=recipe.sampling.n, recipe=OmegaConf.to_container(recipe), training=run,
+        save(ema, folder, samples=recipe.sampling.n, recipe=OmegaConf.to_container(recipe), training=run,
                  seed=recipe.seed)
     ctx.barrier()
     return ema
@@ -298,7 +293,7 @@ def _train(recipe, out: Path, ctx: _Distributed, resume: bool, on_step) -> ZooMo
 
 def _init_from(model: ZooModel, name: str) -> None:
     """Start ``model``'s network from the weights of model ``name`` (a name or folder) of the same architecture."""
-    source = hub.load(name)
+    source = load(name)
     same = (source.config["architecture"], source.config.get("network")) == (model.config["architecture"],
                                                                              model.config.get("network"))
     if not same:
@@ -315,16 +310,10 @@ def _out_of_time(recipe, ctx: _Distributed, done: int, seconds: float) -> bool:
     return ctx.mean(torch.tensor(float(seconds >= 60 * limit), device=ctx.device)) > 0
 
 
-def _hardware(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} GPU"
-    return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
-
-
 def _dump_samples(model: ZooModel, adapter, recipe, stem: Path) -> None:
-    x, settings = hub.draw_samples(model, recipe.sampling.n, seed=recipe.seed)
-    adapter.write_samples(x, stem.with_suffix(adapter.SAMPLE_FORMATS[0]),
-                          title=f"{recipe.name}: {settings.get('sampler')}, {settings.get('steps')} steps")
+    x, settings = draw_samples(model, recipe.sampling.n, seed=recipe.seed)
+    adapter.preview_format.write(x, stem.with_suffix(adapter.preview_format.suffix), model=model,
+                                 title=f"{recipe.name}: {settings.get('sampler')}, {settings.get('steps')} steps")
 
 
 def _truncate_csv(path: Path, step: int) -> None:

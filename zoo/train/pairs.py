@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from .. import core
 from ..files import atomic_write
+from ..modality import Dataset
 
 __all__ = ["make_pairs", "CoupledData"]
 
@@ -53,7 +54,7 @@ def make_pairs(model, n: int, out, *, sampler: str = "heun", steps: int = 32, gu
     return atomic_write(out, write)
 
 
-class CoupledData:
+class CoupledData(Dataset):
     """Batches of reflow pairs from ``path`` in the place of ``data`` (the modality's data set, which
     still gives the model its data config, shapes and null condition)."""
 
@@ -77,8 +78,18 @@ class CoupledData:
             raise ValueError(f"data.pairs: {path} {'lacks' if self.label is None else 'has'} labels but the data set is "
                              f"{'class-conditional' if self.label is None else 'unconditional'}")
 
-    def __getattr__(self, name):  # sample_shape, config, model_config, init_network, ... of the data set
-        return getattr(self.data, name)
+    @property
+    def sample_shape(self) -> tuple:
+        return tuple(self.data.sample_shape)
+
+    def config(self) -> dict:
+        return self.data.config()
+
+    def model_config(self) -> dict:
+        return self.data.model_config()
+
+    def init_network(self, network) -> None:
+        self.data.init_network(network)
 
     def batch(self, n: int, generator: torch.Generator) -> dict:
         index = torch.randint(0, len(self.x), (n,), generator=generator)

@@ -1,3 +1,4 @@
+import math
 import shutil
 
 import pytest
@@ -28,6 +29,7 @@ def test_preview_vocodes_held_out_speech_or_the_stored_reference(folder):
     clips.unlink()  # a fresh machine: no data file, only the model folder
     without, how = evaluation.preview(zoo.load(str(path)), 2)
     assert "2 reference recordings" in how["what"] and without.shape == (2, 3 * 22050)
+    assert (how["sampler"], how["steps"], how["nfe"], how["timesteps"], how["seed"]) == ("ddpm", 6, 6, "fast", 0)
     assert with_data.shape == (2, 22050)  # the held-out clips themselves: 1.0 s and 0.7 s
     shutil.rmtree(path / "samples")
     with pytest.raises(ValueError, match="nothing to vocode.*zoo data prepare audio"):
@@ -45,3 +47,17 @@ def test_evaluation_scores_the_model_beside_griffin_lim(folder):
     # an untrained vocoder is far worse than Griffin-Lim from the same mel
     assert report["mel_l1"] > report["griffin_lim_64"]["mel_l1"]
     assert torch.isfinite(torch.tensor(report["real_time_factor"]))
+    assert report["device"] == f"CPU, {torch.get_num_threads()} thread" + ("s" if torch.get_num_threads() > 1 else "")
+    # the likelihood of the first 4 (here: 2) held-out clips' centre 0.26 s, given their mels
+    assert report["likelihood_clips"] == 2 and report["likelihood_seconds"] == round(22 * 256 / 22050, 4)
+    assert isinstance(report["bits_per_sample"], float) and math.isfinite(report["bits_per_sample"])
+
+
+def test_quick_metrics_of_a_vocoder(folder):
+    path, _ = folder
+    model = zoo.load(str(path))
+    row = evaluation.sample_metrics(model, AudioData(**model.config["data"]), n=2, steps=2, sampler="ddim",
+                                    timesteps="logsnr")
+    assert row["protocol"] == "audio-vocoder-quick/1" and row["nfe"] == 2 and row["steps"] == 2
+    assert row["seconds_of_audio"] == round(2 * (int(0.7 * 22050) // 256 * 256) / 22050, 2)  # cut to the shortest
+    assert row["mrstft_band"] > 0 and row["mel_l1"] > 0 and row["seconds_per_sample"] > 0

@@ -6,7 +6,6 @@ import torch
 
 from modalities.audio.frontend import DEFAULT
 from modalities.audio.model import FAST_BETAS, AudioModel
-from zoo.model import ZooModel
 
 BETAS = np.linspace(1e-4, 0.05, 50)
 
@@ -19,12 +18,15 @@ def tiny(unconditional=False, sampling=None):
                            "beta_end": 0.05},
               "prediction": "eps", "sample_shape": [2048], "frontend": dict(DEFAULT), "data": {"name": "tuxpaint"},
               "sampling": sampling or {"sampler": "ddpm", "steps": 6, "timesteps": "fast"}}
-    model = ZooModel.from_config(config)
+    model = AudioModel.from_config(config)
     torch.nn.init.normal_(model.network.output.weight, std=0.1)  # an untrained net still has to do something
     return model
 
 
 def test_audio_configs_build_audio_models_with_the_front_end_hashed():
+    from modalities.audio import MODALITY
+
+    assert MODALITY.model_class is AudioModel
     model = tiny()
     assert isinstance(model, AudioModel) and len(model.config["frontend"]["hash"]) == 16
     with pytest.raises(ValueError, match="needs a 'frontend'"):
@@ -57,6 +59,9 @@ def test_resynthesize_keeps_duration_and_returns_the_models_rate():
     x = 0.3 * torch.sin(torch.arange(44100) * 2 * math.pi * 440 / 44100)[:30000]
     y = model.resynthesize(x, 44100, generator=torch.Generator().manual_seed(0))
     assert y.shape == (15000,) and torch.isfinite(y).all()
+    again, info = model.resynthesize(x, 44100, generator=torch.Generator().manual_seed(0), return_info=True)
+    torch.testing.assert_close(again, y, rtol=0, atol=0)  # the info changes nothing drawn
+    assert info.sampler == "ddpm" and info.nfe == 6 and len(info.ts) == 7
     batch = model.resynthesize(torch.stack([x, x])[:, :4410], 44100, timesteps="training", sampler="ddpm")
     assert batch.shape == (2, 2205)
 

@@ -1,12 +1,10 @@
 import pytest
 import torch
 
-import modalities.pointcloud  # noqa: F401  (registers the architecture)
-from modalities.pointcloud import crop
+from modalities.pointcloud import PointCloudModel, crop
 from modalities.pointcloud.data import SHAPE_CLASSES
 from tests.helpers import gen
 from zoo import hub
-from zoo.model import ZooModel
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -24,7 +22,7 @@ def config(**changes):
 
 @pytest.fixture(scope="module")
 def model():
-    m = ZooModel.from_config(config())
+    m = PointCloudModel.from_config(config())
     with torch.no_grad():
         for p in m.network.parameters():
             p.copy_(0.1 * torch.randn(p.shape, generator=gen(p.numel())))
@@ -99,7 +97,7 @@ def test_balanced_labels_put_class_k_in_column_k(model):
 def test_an_unconditional_model_refuses_classes():
     cfg = config(network={**NET, "num_classes": 0})
     del cfg["null_cond"], cfg["class_names"]
-    m = ZooModel.from_config(cfg)
+    m = PointCloudModel.from_config(cfg)
     with pytest.raises(ValueError, match="unconditional"):
         m.sample(2, cond="torus")
     assert m.sample(2, generator=gen(0)).shape == (2, 32, 3) and m.balanced_labels(4) is None

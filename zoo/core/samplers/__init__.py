@@ -18,7 +18,7 @@ from ..parameterization import DenoiserWrapper
 from . import deis, dpm_solver, first_order, ode, plms, sde, unipc  # noqa: F401  (registers the samplers)
 from .base import get, names, register
 
-__all__ = ["sample", "names", "get", "register", "SampleInfo"]
+__all__ = ["sample", "names", "get", "register", "SampleInfo", "optimize_grid"]
 log = logging.getLogger("zoo")
 
 
@@ -69,16 +69,16 @@ _OPTIMIZED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _optimized(denoiser, bound, sampler: str, steps: int, shape: tuple, opts: dict) -> torch.Tensor:
-    """``timesteps.optimize`` for this denoiser, sampler, step count and state shape (B, ...), once.
+    """``optimize_grid`` for this denoiser, sampler, step count and state shape (B, ...), once.
 
     It fits on B fresh noise draws (so conditions bound for this batch fit too); for a small B
-    call ``timesteps.optimize`` with a larger ``batch`` yourself and pass its grid."""
+    call ``optimize_grid`` with a larger ``batch`` yourself and pass its grid."""
     per_denoiser = _OPTIMIZED.setdefault(denoiser, {})
     key = (sampler, steps, shape, tuple(sorted(opts.items())))
     if key not in per_denoiser:
         log.info("fitting a %d-step grid for %s to this model (timesteps='optimized'); cached for the session",
                  steps, sampler)
-        per_denoiser[key] = _timesteps.optimize(bound, steps, sampler, shape=shape[1:], batch=shape[0], **opts)
+        per_denoiser[key] = optimize_grid(bound, steps, sampler, shape=shape[1:], batch=shape[0], **opts)
     return per_denoiser[key].clone()
 
 
@@ -95,7 +95,7 @@ def sample(denoiser, x_T: torch.Tensor, *, sampler: str = "unipc", steps: int = 
     timesteps: a placement name from ``zoo.core.timesteps`` or an explicit tensor of t values;
         default: the schedule's (``"logsnr"``; ``"linspace"`` for rectified flow).
         ``"optimized"`` fits a grid to this denoiser and sampler on first use
-        (``timesteps.optimize`` on B fresh noise draws; thousands of evaluations) and reuses it.
+        (``optimize_grid`` on B fresh noise draws; thousands of evaluations) and reuses it.
     cond: condition tensors passed to the model at every evaluation.
     Returns the samples (B, ...) and, with ``return_info``, a :class:`SampleInfo`.
     """
@@ -122,3 +122,65 @@ def sample(denoiser, x_T: torch.Tensor, *, sampler: str = "unipc", steps: int = 
     if return_info:
         return x, SampleInfo(sampler, counted.calls, ts, options)
     return x
+
+
+def optimize_grid(denoiser, steps: int, sampler: str = "unipc", *, shape: tuple, batch: int = 256, sweeps: int = 3,
+             iterations: int = 8, seed: int = 0, rtol: float = 1e-6, **sampler_options) -> torch.Tensor:
+    """A grid for one model and one deterministic sampler, fitted from the model alone.
+
+    Draws ``batch`` prior samples of ``shape`` (a fixed seed), solves their probability-flow ODE
+    with the adaptive reference solver, and moves the free times of the schedule's default grid
+    one at a time (golden-section search between its neighbours, ``sweeps`` passes) to minimise
+    the mean L2 distance between ``sampler``'s result and the ODE's.  The first time, the last
+    trained level (``t_min`` when positive) and 0 stay fixed.  Costs about
+    ``sweeps * (steps - 2) * (iterations + 2) * steps`` evaluations of the model on ``batch``.
+    Returns (steps + 1,) times for ``core.sample(..., timesteps=grid)``.
+    """
+    spec = get(sampler)
+    if spec.stochastic or sampler == "ode":
+        raise ValueError(f"optimize fits deterministic samplers against the ODE; {sampler!r} is not one")
+    sched = denoiser.schedule
+    ts = _timesteps.make(sched, steps)
+    # the last trained level stays put; a schedule trained down to t = 0 lets it move too
+    free = list(range(1, steps - 1 if sched.t_min > 0 else steps))
+    t_last = sched.t_min if sched.t_min > 0 else 1e-6
+    g = torch.Generator().manual_seed(seed)
+    x_T = denoiser.prior.noise(torch.empty(batch, *shape, dtype=torch.float64), g) * float(sched.sigma(ts[0]))
+    ref = _run(denoiser, x_T, "ode", torch.tensor([ts[0].item(), t_last, 0.0], dtype=torch.float64), rtol=rtol, atol=rtol)
+
+    def error(grid):
+        x = _run(denoiser, x_T, sampler, grid, **sampler_options)
+        return (x - ref).flatten(1).norm(dim=1).mean().item()
+
+    best = error(ts)
+    ratio = (math.sqrt(5) - 1) / 2
+    for _ in range(sweeps):
+        for i in free:
+            lo, hi = ts[i + 1].item(), ts[i - 1].item()
+
+            def at(value):
+                trial = ts.clone()
+                trial[i] = value
+                return error(trial)
+            a, b = lo, hi
+            c, d = b - ratio * (b - a), a + ratio * (b - a)
+            fc, fd = at(c), at(d)
+            for _ in range(iterations):
+                if fc < fd:
+                    b, d, fd = d, c, fc
+                    c = b - ratio * (b - a)
+                    fc = at(c)
+                else:
+                    a, c, fc = c, d, fd
+                    d = a + ratio * (b - a)
+                    fd = at(d)
+            value, err = (c, fc) if fc < fd else (d, fd)
+            if err < best and lo < value < hi:
+                ts[i], best = value, err
+    return _timesteps.validate(ts)
+
+
+def _run(denoiser, x_T, name, grid, **options):
+    spec = get(name)
+    with torch.no_grad():
+        return spec.fn(denoiser, x_T, grid, **{**spec.defaults, **options})
