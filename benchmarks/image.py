@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from modalities.image.networks import unet
 from zoo import core
+from zoo.evaluation import describe_device
 
 STEPS = 20
 DIFFUSERS_CONFIG = {"sample_size": 32, "in_channels": 3, "out_channels": 3, "block_out_channels": (128, 256, 256, 256),
@@ -143,7 +144,7 @@ def main(argv=None):
     zoo, peer = networks(device, args)
     sizes = sum(p.numel() for p in zoo.parameters()), sum(p.numel() for p in peer.parameters())
     zoo_call = torch.compile(zoo) if args.compile else zoo
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"
+    where = describe_device(device)
     flags = [f for f, on in (("channels_last", args.channels_last), ("zoo compiled", args.compile)) if on]
     print(f"U-Net at ddpm-cifar10-32 widths: zoo {sizes[0]:,} parameters, diffusers {sizes[1]:,}; {where}; "
           f"torch {torch.__version__}, diffusers {diffusers.__version__}; {', '.join(flags) or 'eager, contiguous'}")

@@ -14,25 +14,25 @@ Prints markdown tables; medians of ``--repeats`` after a warm-up.
 from __future__ import annotations
 
 import argparse
-import platform
 
 import torch
 
+from modalities.protein import ProteinModel
 from modalities.protein.data import dataset
 from modalities.protein.geometry import ideal_helix
 from pointcloud import median_seconds  # benchmarks/ is the script's folder
-from zoo.model import ZooModel
+from zoo.evaluation import describe_device
 from zoo.train import load_recipe
 from zoo.train.loop import model_config
 
 RECIPE = "recipes/protein/backbone.yaml"
 
 
-def model_from_recipe(preset: str | None) -> ZooModel:
+def model_from_recipe(preset: str | None) -> ProteinModel:
     """The recipe's model (its network, diffusion and sampling settings) with random weights."""
     recipe = load_recipe(RECIPE, [f"preset={preset}"] if preset else [])
     data = dataset("ideal", crop=tuple(recipe.data.params.crop))  # only its shape and config are used
-    return ZooModel.from_config(model_config(recipe, data))
+    return ProteinModel.from_config(model_config(recipe, data))
 
 
 def main() -> None:
@@ -44,9 +44,7 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=["full", "cpu"])
     args = parser.parse_args()
     device = torch.device(args.device)
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"CPU {platform.machine()}, {torch.get_num_threads()} threads"
-    print(f"device: {where}; torch {torch.__version__}; batch {args.batch} x {args.length} residues; "
+    print(f"device: {describe_device(device)}; torch {torch.__version__}; batch {args.batch} x {args.length} residues; "
           f"median of {args.repeats}\n")
     print("| preset | network | sampler, steps | unconditional s / 100 residues | scaffolding s / 100 residues |")
     print("|---|---|---|---|---|")

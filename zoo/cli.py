@@ -153,6 +153,7 @@ def _sample(args: argparse.Namespace) -> int:
     if args.out.endswith(("/", os.sep)) or out.is_dir():  # a folder: files named after the model
         out = out / f"{model.name.rsplit('/', 1)[-1]}{declared.folder_format or declared.preview_format.suffix}"
     fmt = declared.format(out.suffix)
+    out.parent.mkdir(parents=True, exist_ok=True)
     options = {k: v for k, v in (("steps", args.steps or declared.defaults.steps), ("sampler", args.sampler),
                                  ("timesteps", args.timesteps)) if v}
     generator = torch.Generator().manual_seed(args.seed)

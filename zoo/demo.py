@@ -42,6 +42,7 @@ def build(out_dir, *, names: list[str] | None = None, n: int | None = None, seed
         count = n or adapter.defaults.demo_n
         x, how = draw_samples(model, count, seed=seed, steps=adapter.defaults.demo_steps)
         file = f"{name.replace('.', '_')}{adapter.preview_format.suffix}"
+        (out / file).parent.mkdir(parents=True, exist_ok=True)
         adapter.preview_format.write(x, out / file, model=model,
                                      title=f"{name}: {how.get('sampler')}, {how.get('steps')} steps")
         card = model.origin.path / "README.md"

@@ -93,12 +93,13 @@ class SampleFormat:
     """One file format of samples.
 
     write(x, path, *, model, title="", mask=None) -> list[Path]: write samples x (n, *S) of ``model``
-    (its config gives rates, class names, ...) to ``path``; returns the files written (one, or one
+    (its config gives rates, class names, ...) to ``path`` (its folder exists); returns the files written (one, or one
     per sample, ``stem_000.ext`` ... when ``per_sample``).  read(path) -> (n, *S) float tensor: the
     samples back from one written file, or None when the file is a picture of them (a preview).
     embed: how cards and ``zoo demo`` show the file (:data:`PICTURE`, :data:`LINK` or an HTML template).
     precision: the largest absolute difference a write-read round trip may make (0: exact; a 16-bit
-    WAV file, 2**-15; a PDB file's 3 decimals, 5e-4), checked by the contract test."""
+    WAV file, 2**-15; a PDB file's 3 decimals, 5e-4), checked by the contract test; clip: the range
+    (low, high) the file holds, values outside are clipped to it (None: any value)."""
 
     suffix: str
     write: Callable[..., list[Path]]
@@ -106,6 +107,7 @@ class SampleFormat:
     embed: str = LINK
     per_sample: bool = False
     precision: float = 0.0
+    clip: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -272,6 +274,8 @@ class Modality:
     package is missing is left out): the contract test draws a batch of each through ``loss`` and
     scores released models on the one they were trained on.
     primary: the metric that says which of two models is better.
+    likelihood: the key of the results that holds the likelihood through the core's probability-flow
+    ODE (e.g. bits per dimension), or the string "not computed: <why>" (a consistency model has no ODE).
     card(config) -> CardFacts.  cli: flags and commands.  releases: its released models."""
 
     name: str
@@ -286,6 +290,7 @@ class Modality:
     folder_format: str | None = None
     preview: Preview = default_preview
     defaults: Defaults = Defaults()
+    likelihood: str | None = None
     sample_metrics: Callable[..., dict] = _unsupported_metrics
     nfe_metrics: tuple[Metric, ...] = ()
     smoke_datasets: Callable[[Path], Mapping[str, Dataset]] = _no_smoke_datasets

@@ -52,6 +52,7 @@ def write_samples(model: ZooModel, directory, samples: int | torch.Tensor, *, se
     else:
         x = samples
     path = Path(directory) / "samples" / f"samples{preview.suffix}"
+    path.parent.mkdir(parents=True, exist_ok=True)
     preview.write(x, path, model=model, title=f"{model.name}: {settings['sampler']}, {settings['steps']} steps")
     what = settings.pop("what", f"{len(x)} samples drawn with the default sampler")
     cards.add_sample(directory, path.name, what, **settings)

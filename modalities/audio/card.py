@@ -82,6 +82,9 @@ def card(config: dict) -> CardFacts:
             "Speech only; music and other sounds are out of its training distribution.",
         ),
         example=VOCODER_EXAMPLE if vocoder else UNCONDITIONAL_EXAMPLE,
+        command=("espeak-ng -w in.wav \"the quick brown fox\"   # any recording (apt-get install espeak-ng)\n"
+                 "zoo sample {name} --from-wav in.wav -o out.wav" if vocoder else
+                 "zoo sample {name} -n 4 --seconds 1 -o samples{suffix}"),
         metrics=METRICS,
         indexed_metrics=INDEXED,
         protocol_settings=PROTOCOL_SETTINGS,

@@ -46,6 +46,7 @@ def sample_runner(model, args: argparse.Namespace, out: Path, generator, options
     suffix) and says how long it is; an unconditional model is left to the zoo (None)."""
     if not model.conditional:
         return None
+    sample_options(model, args)  # the zoo may call the runner first: refuse what does not fit here too
     for flag, key in (("--guidance", "guidance"), ("--class", "label")):
         if getattr(args, key, None) is not None:
             raise ValueError(f"{model.name} takes no {flag}: a vocoder is conditioned on its mel alone")

@@ -71,13 +71,11 @@ VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f
 MISSING_TUXPAINT = "install it with: apt-get install tuxpaint-stamps-default"
 
 DATA_SOURCES = (
-    DataSource("tuxpaint", "real human speech, the spoken descriptions of Debian's `tuxpaint-stamps-default` "
-               "(7,418 recordings, about 178 minutes, 10+ languages), prepared by "
-               "`zoo data prepare audio --source tuxpaint`",
+    DataSource("tuxpaint", "Real human speech: the spoken descriptions of Debian's `tuxpaint-stamps-default` "
+               "(7,418 recordings, about 178 minutes, 10+ languages).",
                "GPL-2.0 (Debian tuxpaint-stamps-default)", "apt-get install tuxpaint-stamps-default"),
-    DataSource("digits", "the words zero to nine spoken by espeak-ng with many voices, variants, speeds and "
-               "pitches, each centred in one second at 22,050 Hz (`zoo data prepare audio --source digits`); "
-               "synthetic formant speech: a toy, not natural speech",
+    DataSource("digits", "The words zero to nine spoken by espeak-ng with many voices, variants, speeds and pitches, "
+               "each centred in one second at 22,050 Hz: synthetic formant speech, a toy, not natural speech.",
                "GPL-3.0 (generated with espeak-ng)", "apt-get install espeak-ng"),
 )
 

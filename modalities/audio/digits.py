@@ -77,10 +77,18 @@ def _stack(clips: list[torch.Tensor], length: int) -> torch.Tensor:
     return torch.stack([nn.functional.pad(c[:length], (0, max(0, length - len(c)))) for c in clips])
 
 
+_CLASSIFIERS: dict = {}
+
+
 def _classifier(frontend, train, *, steps: int, seed: int):
-    length = int(SECONDS * frontend.sample_rate)
-    train_x = _stack([train.clip(i) for i in range(len(train))], length)
-    return train_classifier(frontend, train_x, train.labels, steps=steps, seed=seed)
+    """The classifier trained on the training split ``train`` (an AudioClips), once per process for each
+    file, front end, seed and number of steps (training is deterministic given those)."""
+    key = (str(train.path), frontend.config["hash"], seed, steps)
+    if key not in _CLASSIFIERS:
+        length = int(SECONDS * frontend.sample_rate)
+        train_x = _stack([train.clip(i) for i in range(len(train))], length)
+        _CLASSIFIERS[key] = train_classifier(frontend, train_x, train.labels, steps=steps, seed=seed)
+    return _CLASSIFIERS[key]
 
 
 def _scores(p: torch.Tensor) -> dict:
@@ -115,18 +123,12 @@ def evaluate_digits(model, data, *, n: int | None = None, steps: int | None = No
             "device": describe_device(model_device(model))}
 
 
-_CLASSIFIERS: dict = {}
-
-
 def quick_digits(model, data, *, n: int, seed: int = 0, steps: int | None = None, sampler: str | None = None,
                  timesteps=None, classifier_steps: int = 400) -> dict:
     """Confidence, class entropy and classifier score of ``n`` one-second samples (the full suite's
     classifier, cached per data file, front end, seed and training steps), with ``nfe`` and
     ``seconds_per_sample`` (wall time of the sampling alone)."""
-    key = (str(data.path), model.frontend.config["hash"], seed, classifier_steps)
-    if key not in _CLASSIFIERS:
-        _CLASSIFIERS[key] = _classifier(model.frontend, data.clips("train"), steps=classifier_steps, seed=seed)
-    classifier = _CLASSIFIERS[key]
+    classifier = _classifier(model.frontend, data.clips("train"), steps=classifier_steps, seed=seed)
     device = model_device(model)
     start = time.perf_counter()
     samples, info = model.sample(n, seconds=SECONDS, steps=steps, sampler=sampler, timesteps=timesteps,

@@ -25,6 +25,7 @@ from .digits import evaluate_digits, quick_digits
 from .io import read_audio, write_samples
 from .likelihood import CLIPS, bits_per_sample
 from .metrics import PROTOCOL
+from .model import TABLES
 from .training import AudioData
 
 __all__ = ["evaluate", "sample_metrics", "preview", "write_reference", "PROTOCOL", "QUICK_PROTOCOL"]
@@ -34,6 +35,14 @@ QUICK_SECONDS = 1.0
 QUICK_PROTOCOL = "audio-vocoder-quick/1"
 REFERENCE = "reference.flac"
 UNCONDITIONAL_SECONDS = 1.0
+
+
+def _placement(model, steps, timesteps):
+    """The timesteps to sample with: given steps replace a default DiffWave table (``fast``: 6 fixed levels,
+    which would ignore them) by the schedule's default placement; anything given explicitly stays."""
+    if timesteps is None and steps is not None and model.config.get("sampling", {}).get("timesteps") in TABLES:
+        return model.schedule.default_timesteps
+    return timesteps
 
 
 def _no_guidance(model, guidance) -> None:
@@ -81,7 +90,8 @@ def sample_metrics(model, data: AudioData, *, n: int, seed: int = 0, steps: int 
                    sampler: str | None = None, timesteps=None) -> dict:
     """The quick metrics of ``zoo nfe``.  A vocoder (protocol ``audio-vocoder-quick/1``): the first ``n``
     held-out utterances cut to 1 s, vocoded from their mels in one batch; ``mrstft_band`` and ``mel_l1``
-    as in the full suite, means over the utterances.  The digits model: digits.py's ``quick_digits``.
+    as in the full suite, means over the utterances (given ``steps`` replace the default ``fast`` table, see
+    ``_placement``).  The digits model: digits.py's ``quick_digits``.
     Both with ``nfe`` and ``seconds_per_sample`` (wall time of the sampling alone)."""
     if not model.conditional:
         return quick_digits(model, data, n=n, seed=seed, steps=steps, sampler=sampler, timesteps=timesteps)
@@ -94,7 +104,7 @@ def sample_metrics(model, data: AudioData, *, n: int, seed: int = 0, steps: int 
     mel = model.frontend(refs)
     device = model_device(model)
     start = time.perf_counter()
-    est, info = model.vocode(mel, steps=steps, sampler=sampler, timesteps=timesteps,
+    est, info = model.vocode(mel, steps=steps, sampler=sampler, timesteps=_placement(model, steps, timesteps),
                              generator=torch.Generator().manual_seed(seed), return_info=True)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -130,22 +140,27 @@ def _inputs(model, n: int) -> tuple[list[torch.Tensor], str]:
 def preview(model, n: int, *, seed: int = 0, steps: int | None = None) -> tuple[torch.Tensor, dict]:
     """What a model folder's samples and ``zoo demo`` show, (n, T): a vocoder resynthesizes ``n``
     recordings (3 s each; see ``_inputs``), padded to the longest; an unconditional model samples ``n``
-    one-second clips.  ``steps`` None: the model's default (a vocoder on DiffWave's ``fast`` table
-    always takes its 6 levels)."""
+    one-second clips.  ``steps`` None: the model's default; given steps replace a default DiffWave table
+    (``fast``, 6 fixed levels) by the schedule's default placement with that many steps."""
     generator = torch.Generator().manual_seed(seed)
     settings = model.config.get("sampling", {})
-    how = {"sampler": settings.get("sampler"), "steps": settings.get("steps"), "timesteps": settings.get("timesteps"),
-           "seed": seed}
+    timesteps = _placement(model, steps, None)
+    how = {"sampler": settings.get("sampler"), "steps": settings.get("steps"),
+           "timesteps": timesteps or settings.get("timesteps"), "seed": seed}
     if not model.conditional:
-        x, info = model.sample(n, seconds=UNCONDITIONAL_SECONDS, steps=steps, generator=generator, return_info=True)
-        return x, {**how, "steps": len(info.ts) - 1, "nfe": info.nfe}
+        x, info = model.sample(n, seconds=UNCONDITIONAL_SECONDS, steps=steps, timesteps=timesteps, generator=generator,
+                               return_info=True)
+        return x, {"what": f"{n} unconditional sample{'s' if n != 1 else ''} of {UNCONDITIONAL_SECONDS:g} s", **how,
+                   "steps": len(info.ts) - 1, "nfe": info.nfe}
     clips, source = _inputs(model, n)
     length = max(len(c) for c in clips)
     outputs, info = [], None
     for c in clips:
-        y, info = model.resynthesize(c, model.sample_rate, steps=steps, generator=generator, return_info=True)
+        y, info = model.resynthesize(c, model.sample_rate, steps=steps, timesteps=timesteps, generator=generator,
+                                     return_info=True)
         outputs.append(y)
     x = torch.stack([torch.nn.functional.pad(y, (0, length - len(y))) for y in outputs])
+    source = source if len(clips) != 1 else source[:-1]  # "1 held-out utterance"
     return x, {"what": f"{len(clips)} {source} (up to {PREVIEW_SECONDS:g} s each), resynthesized from their mels",
                **how, "steps": len(info.ts) - 1, "nfe": info.nfe}
 

@@ -16,9 +16,10 @@ from zoo.model import ZooModel
 
 from .frontend import FrontEnd
 
-__all__ = ["AudioModel", "FAST_BETAS"]
+__all__ = ["AudioModel", "FAST_BETAS", "TABLES"]
 
 FAST_BETAS = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.5)  # DiffWave's 6-step inference table (Kong et al. 2021, T_infer = 6)
+TABLES = ("fast", "training")  # the DiffWave tables ``timesteps`` names: each fixes its own number of steps
 LOG_MEL_CEILING = 8.0  # log-magnitudes above this mean dB, log10 or unnormalised input, not our front end
 
 

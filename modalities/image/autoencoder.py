@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from zoo.registry import register
+from zoo.architectures import register
 
 
 def _norm(channels: int) -> nn.GroupNorm:

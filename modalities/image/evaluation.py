@@ -1,56 +1,52 @@
 """The image evaluation suite, protocol ``image-eval/1``, offline on a CPU.
 
 - samples: ``n`` images, labels ``0, 1, ..., K-1, 0, 1, ...`` for class-conditional models, at
-  the model's guidance, sampler and steps; seconds per image and NFE;
+  the model's guidance, sampler and steps (``zoo.evaluation.draw``, batches of 100); seconds per
+  image and NFE;
 - ``class_accuracy`` and ``fd_local`` (FD (local classifier): the Frechet distance between the
   samples' and the test set's features in a classifier trained here, never called FID);
   beside them, the same numbers for ``n`` real training images (the floor at this ``n``);
 - ``memorised_fraction`` and ``nn_distance_median`` against the training set, beside held-out
   real images' values;
-- ``bits_per_dim``: test NLL of ``nll_n`` uniformly dequantised test images through the core's
-  probability-flow ODE (pixel models only; a latent model's pixel likelihood needs its decoder's
-  density, so it says "not computed");
+- ``bits_per_dim`` (``likelihood``): test NLL of the first ``NLL_N`` uniformly dequantised test
+  images through the core's probability-flow ODE (``zoo.core.log_likelihood``, dopri5 at rtol and
+  atol ``NLL_TOLERANCE``, ``NLL_PROBES`` Hutchinson probe; the results say them as ``nll_rtol``,
+  ``nll_atol``, ``nll_probes``).  Pixel models only: a consistency model has no probability-flow
+  ODE, and a latent model's ODE gives a density of its latents, not of pixels (that needs a
+  density for its decoder), so both say "not computed" and why;
 - an autoencoder (``task: autoencoder``) is scored on test reconstructions instead: PSNR, L1 and
   the same classifier numbers; a latent model reports its autoencoder's as well (its ceiling).
 """
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 
 from zoo import core
+from zoo.evaluation import describe_device, draw, model_device
 
 from . import metrics
 from .classifier import load_classifier
 from .data import CLASSES, to_model
 
-__all__ = ["PROTOCOL", "evaluate", "sample_metrics", "preview"]
+__all__ = ["PROTOCOL", "evaluate", "likelihood", "sample_metrics", "preview"]
 
 PROTOCOL = "image-eval/1"
 DEFAULT_N = 1000
-DEFAULT_NLL_N = 64
 BATCH = 100
-NLL_TOLERANCE = 1e-4
+NLL_N = 64  # test images in the likelihood (the first of the test split)
+NLL_BATCH = 50
+NLL_TOLERANCE = 1e-4  # dopri5 rtol and atol of the likelihood ODE
+NLL_PROBES = 1  # Rademacher probes of the Hutchinson divergence
 
 
-
-def _draw(model, n: int, seed: int, batch: int = BATCH, **options) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
-    """n samples in batches, their labels, and how they were made (with wall time)."""
-    generator = torch.Generator().manual_seed(seed)
+def _draw(model, n: int, seed: int, **options) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+    """n samples in batches of ``BATCH`` (one generator), their labels, and how they were made."""
     labels = model.balanced_labels(n)
-    pieces, info, start = [], None, time.perf_counter()
-    for first in range(0, n, batch):
-        part = None if labels is None else labels[first:first + batch]
-        x, info = model.sample(min(batch, n - first), cond=part, generator=generator, return_info=True, **options)
-        pieces.append(x.float().cpu())
-    seconds = time.perf_counter() - start
-    how = {"seconds_per_image": seconds / n, "threads": torch.get_num_threads(),
-           "device": str(next(model.network.parameters()).device)}
-    if info is not None:
-        how.update(sampler=info.sampler, steps=len(info.ts) - 1, nfe=info.nfe)
-    return torch.cat(pieces), labels, how
+    x, how = draw(model, n, batch=BATCH, seed=seed, per_sample={"cond": labels}, **options)
+    return x, labels, {"seconds_per_image": how["seconds"] / n, "device": how["device"], "sampler": how["sampler"],
+                       "steps": how["steps"], "nfe": how["nfe"]}
 
 
 def _classifier_scores(classifier, images, labels, reference_stats) -> dict:
@@ -69,33 +65,59 @@ def _reconstruction_scores(model, classifier, images, labels, reference_stats) -
             **_classifier_scores(classifier, reconstructions, labels, reference_stats)}
 
 
-def _nll(model, test: torch.Tensor, n: int, seed: int) -> dict:
+def likelihood(model, images: torch.Tensor, *, n: int = NLL_N, seed: int = 0, rtol: float = NLL_TOLERANCE,
+               atol: float = NLL_TOLERANCE, probes: int = NLL_PROBES) -> dict:
+    """Bits per dimension of the first ``n`` of ``images`` ((N, C, H, W) uint8), each uniformly
+    dequantised (``to_model`` with uniform noise), under the model's probability-flow ODE
+    (``zoo.core.log_likelihood``, Hutchinson divergence with ``probes`` Rademacher probes, dopri5
+    at ``rtol``/``atol``; a class-conditional model with the null class: its unconditional
+    density).  bits/dim = -log p(x) / (D ln 2) + 7, the 7 = log2(256 / 2) of 256 bins of width 2/256.
+
+    Returns ``bits_per_dim``, ``bits_per_dim_se``, ``nll_n``, ``nll_ode_nfe`` (network evaluations,
+    each with a backward pass) and the settings ``nll_rtol``, ``nll_atol``, ``nll_probes``; for a
+    model without a pixel probability-flow ODE, ``bits_per_dim`` is "not computed: <why>"."""
     if model.is_consistency:
         return {"bits_per_dim": "not computed: a consistency model defines no probability-flow ODE"}
     if model.is_latent:
         return {"bits_per_dim": "not computed: a latent model's pixel likelihood needs a density for its decoder"}
+    if model.is_autoencoder:
+        return {"bits_per_dim": "not computed: an autoencoder is not a diffusion model"}
+    if images.dtype != torch.uint8 or images.ndim != 4:
+        raise ValueError(f"likelihood takes uint8 images (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+    if not isinstance(n, int) or not 1 <= n <= len(images):
+        raise ValueError(f"n must be an integer in 1..{len(images)}, got {n!r}")
     generator = torch.Generator().manual_seed(seed)
-    images = test[:n]
+    images = images[:n]
     x = to_model(images, torch.rand(images.shape, generator=generator))
     param = next(model.network.parameters())
+    denoiser = model.denoiser()
     nats, nfe = [], 0
-    for chunk in x.split(BATCH // 2):
-        logp, info = core.likelihood.log_likelihood(model.denoiser(), chunk.to(param.device, param.dtype),
-                                                    method="hutchinson", rtol=NLL_TOLERANCE, atol=NLL_TOLERANCE,
-                                                    generator=generator, return_info=True)
+    for chunk in x.split(NLL_BATCH):
+        logp, info = core.log_likelihood(denoiser, chunk.to(param.device, param.dtype), method="hutchinson",
+                                         num_probes=probes, rtol=rtol, atol=atol, generator=generator,
+                                         return_info=True)
         nats.append(logp.cpu())
         nfe += info["nfe"]
-    bpd = core.likelihood.bits_per_dim(torch.cat(nats), x[0].numel(), offset=7.0)  # 256 bins of width 2/256
-    return {"bits_per_dim": float(bpd.mean()), "bits_per_dim_se": float(bpd.std() / math.sqrt(len(bpd))),
-            "nll_n": len(bpd), "nll_ode_nfe": nfe}
+    bpd = core.bits_per_dim(torch.cat(nats), x[0].numel(), offset=7.0)  # 256 bins of width 2/256
+    se = float(bpd.std() / math.sqrt(len(bpd))) if len(bpd) > 1 else float("nan")
+    return {"bits_per_dim": float(bpd.mean()), "bits_per_dim_se": se, "nll_n": len(bpd), "nll_ode_nfe": nfe,
+            "nll_rtol": rtol, "nll_atol": atol, "nll_probes": probes}
 
 
 @torch.no_grad()
-def evaluate(model, data, *, seed: int = 0, n: int | None = None, steps: int | None = None, sampler: str | None = None,
-             timesteps=None, guidance: float | None = None, nll_n: int | None = None) -> dict:
+def evaluate(model, data, *, n: int | None = None, seed: int = 0, steps: int | None = None, sampler: str | None = None,
+             timesteps=None, guidance: float | None = None) -> dict:
     """The ``image-eval/1`` metrics of ``model`` on ``data`` (its ``ImageData``), as a flat dict with
-    a ``real_images`` block of the same metrics for real images."""
+    a ``real_images`` block of the same metrics for real images (see the module docstring).
+
+    n: samples (default 1000); steps, sampler, timesteps, guidance: sampling options (default the
+    model's).  An autoencoder draws no samples: it takes none of those options."""
     n = n or DEFAULT_N
+    given = [k for k, v in (("steps", steps), ("sampler", sampler), ("timesteps", timesteps), ("guidance", guidance))
+             if v is not None]
+    if model.is_autoencoder and given:
+        raise ValueError(f"{model.name} is an autoencoder, scored on test reconstructions: it takes no "
+                         f"{', '.join(given)}")
     classifier = load_classifier(data.name)
     test_images, test_labels = data.images["test"], data.labels["test"]
     test = to_model(test_images)
@@ -108,8 +130,8 @@ def evaluate(model, data, *, seed: int = 0, n: int | None = None, steps: int | N
               "classifier_test_accuracy": metrics.class_accuracy(classifier, test, test_labels)}
     floor = _classifier_scores(classifier, real, real_labels, reference_stats)
     if model.is_autoencoder:
-        result.update(steps=0, sampler=None, **_reconstruction_scores(model, classifier, test[:n], test_labels[:n],
-                                                                      reference_stats))
+        result.update(steps=0, sampler=None, device=describe_device(model_device(model)),
+                      **_reconstruction_scores(model, classifier, test[:n], test_labels[:n], reference_stats))
         result["real_images"] = floor
         return result
     options = {k: v for k, v in (("steps", steps), ("sampler", sampler), ("timesteps", timesteps),
@@ -125,7 +147,7 @@ def evaluate(model, data, *, seed: int = 0, n: int | None = None, steps: int | N
     result.update(memorised_fraction=memory["memorised_fraction"], nn_distance_median=memory["nn_distance_median"])
     floor.update(memorised_fraction=memory["reference_memorised_fraction"],
                  nn_distance_median=memory["reference_nn_distance_median"])
-    result.update(_nll(model, test_images, nll_n or DEFAULT_NLL_N, seed))
+    result.update(likelihood(model, test_images, n=min(NLL_N, len(test_images)), seed=seed))
     result["real_images"] = floor
     if model.is_latent:  # the autoencoder bounds what the latent model can reach
         result["autoencoder_reconstructions"] = _reconstruction_scores(model, classifier, test[:n], test_labels[:n],
@@ -155,20 +177,22 @@ def sample_metrics(model, data, *, n: int | None = None, seed: int = 0, steps: i
     options = {k: v for k, v in (("steps", steps), ("sampler", sampler), ("timesteps", timesteps),
                                   ("guidance", guidance)) if v is not None}
     samples, labels, how = _draw(model, n, seed, **options)
-    how["seconds_per_sample"] = how.pop("seconds_per_image")
+    how["seconds_per_sample"] = how.pop("seconds_per_image")  # the zoo's name across modalities
     return {"protocol": PROTOCOL, "n": n, "seed": seed, **how, **_classifier_scores(classifier, samples, labels,
                                                                                     reference_stats)}
 
 
-def preview(model, n: int, *, seed: int = 0) -> tuple[torch.Tensor, dict]:
-    """n samples for cards and ``zoo demo``: a class-conditional model draws class k in column k."""
+def preview(model, n: int, *, seed: int = 0, steps: int | None = None) -> tuple[torch.Tensor, dict]:
+    """n samples for cards and ``zoo demo`` at the model's defaults (``steps``: another number of
+    sampler steps) and how they were made: a class-conditional model draws class k in column k
+    (``io.write`` puts K columns in its grid)."""
     generator = torch.Generator().manual_seed(seed)
     if model.is_autoencoder:
-        return model.sample(n, generator=generator), {"sampler": "decoder", "steps": 1, "seed": seed,
+        return model.sample(n, generator=generator), {"sampler": "decoder", "steps": 1, "nfe": 1, "seed": seed,
                                                       "what": f"{n} decoded draws from the autoencoder's N(0, I) prior "
                                                               "(an autoencoder of latent diffusion is not a generator)"}
     labels = model.balanced_labels(n)
-    x, info = model.sample(n, cond=labels, generator=generator, return_info=True)
+    x, info = model.sample(n, cond=labels, steps=steps, generator=generator, return_info=True)
     settings = {"sampler": info.sampler, "steps": len(info.ts) - 1, "nfe": info.nfe, "seed": seed}
     if labels is not None:
         names = CLASSES.get(model.config["data"]["name"], ())

@@ -1,4 +1,9 @@
-"""Writing images: PNG grids (Pillow) and ``.npy`` arrays."""
+"""Writing images: PNG grids (Pillow) and ``.npy`` arrays.
+
+``write`` and ``read_npy`` are the modality's sample formats (``zoo.modality.SampleFormat``):
+``write(x, path, *, model, title="", mask=None) -> [path]`` puts a class-conditional model's
+classes in columns (balanced labels 0, 1, ..., K-1, 0, ... give class k in column k).
+"""
 from __future__ import annotations
 
 import math
@@ -10,6 +15,8 @@ import torch
 from zoo.files import atomic_write
 
 from .data import to_bytes, to_model
+
+__all__ = ["FORMATS", "grid", "write_samples", "write", "read_png", "read_npy"]
 
 FORMATS = (".png", ".npy")
 MIN_CELL = 64  # small images are enlarged (nearest neighbour) to at least this many pixels
@@ -57,6 +64,27 @@ def write_samples(x: torch.Tensor, path, *, title: str = "", columns: int | None
         info.add_text("Title", title)
     image = Image.fromarray(grid(x, columns))
     return atomic_write(path, lambda tmp: image.save(tmp, format="PNG", pnginfo=info))
+
+
+def write(x: torch.Tensor, path, *, model=None, title: str = "", mask=None) -> list[Path]:
+    """Samples (n, C, H, W) of ``model`` to ``path`` (.png grid or .npy), as ``[path]``; a
+    class-conditional model's grid has one column per class (fewer for n < K)."""
+    if mask is not None:
+        raise ValueError("images have no mask: every pixel is real")
+    classes = model.num_classes if model is not None else 0
+    columns = min(len(x), classes) if classes else None
+    return [write_samples(x, path, title=title, columns=columns)]
+
+
+def read_npy(path) -> torch.Tensor:
+    """Images (n, C, H, W) back from a ``.npy`` file written by ``write``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist")
+    x = torch.from_numpy(np.load(path, allow_pickle=False))
+    if x.ndim != 4:
+        raise ValueError(f"{path} holds an array of shape {tuple(x.shape)}, not images (n, C, H, W)")
+    return x
 
 
 def read_png(path) -> torch.Tensor:

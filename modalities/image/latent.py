@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zoo.registry import build_network, register
+from zoo.architectures import build_network, register
 
 BACKBONES = ("image/unet", "image/dit")
 

@@ -29,7 +29,8 @@ class ImageModel(ZooModel):
 
     @property
     def is_latent(self) -> bool:
-        return hasattr(self.network, "decode") and not self.is_autoencoder
+        """A latent diffusion model (``image/latent``): it samples latents and decodes them."""
+        return self.config["architecture"] == "image/latent" and not self.is_autoencoder
 
     @property
     def image_shape(self) -> tuple:
@@ -66,7 +67,7 @@ class ImageModel(ZooModel):
     @torch.no_grad()
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
         """An autoencoder's reconstruction (B, C, H, W) of images (B, C, H, W) in [-1, 1] (from the latent mean)."""
-        network = self.network.autoencoder if self.is_latent else self.network
-        if not hasattr(network, "encode"):
+        if not (self.is_latent or self.is_autoencoder):
             raise ValueError(f"{self.name} has no autoencoder to reconstruct with")
+        network = self.network.autoencoder if self.is_latent else self.network
         return network.decode(network.encode(images)[0]).clamp(-1, 1)

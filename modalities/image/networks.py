@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.nn import AdaLNZeroBlock, NoiseLabelEmbedding, attention, modulate, time_and_class
-from zoo.registry import register
+from zoo.architectures import register
 
 __all__ = ["DiT", "UNet", "dit", "sincos_2d", "unet"]
 

@@ -7,19 +7,25 @@ point).  Its models are ``PointCloudModel``: clouds (n, N, 3) in their data's no
 ``sample(n, cond="torus", guidance=w, points=512)``, ``complete(partial)``.  What users import:
 ``from modalities.pointcloud import crop, io``.
 """
-from zoo.modality import Defaults, Metric, Modality, Release, SampleFormat, PICTURE, LINK
+from zoo.modality import LINK, PICTURE, Defaults, Metric, Modality, Release, SampleFormat
 
 from . import io, networks  # noqa: F401  (networks registers pointcloud/transformer)
 from .card import card
 from .cli import CLI
-from .data import NORMALIZATIONS, SHAPE_CLASSES, SOURCES, dataset, normalize, prepare
+from .data import NORMALIZATIONS, SHAPE_CLASSES, SOURCES, dataset, normalize, prepare, smoke_datasets
 from .evaluation import PROTOCOL, evaluate, likelihood, preview, sample_metrics
 from .io import read_points, read_samples, to_mesh, write_samples
 from .model import PointCloudModel, crop
 
-# Sizes of `zoo sample` and `zoo demo`, measured on this 2-core CPU (both threads, torch 2.x):
-# MEASURED_BELOW
-DEFAULTS = Defaults(n=1, steps=None, demo_n=2, demo_steps=4)
+# Sizes of `zoo sample` and `zoo demo`, measured on the 2-core CPU of the development machine (`/usr/bin/time -v
+# zoo sample ... -n 1 --steps S`; CPU seconds, as other jobs shared the cores): importing and loading take about
+# 12 CPU-s; a 2048-point step costs about 3 CPU-s guided (pointcloud/shapes, a doubled batch) and 1.9 unguided
+# (pointcloud/furniture), about 1.6 and 1 s on two idle cores.  So one cloud: at the cards' 32 steps shapes
+# took 107 CPU-s (about a minute of wall time: too close), at 16 steps 58 CPU-s (shapes, --class torus) and
+# 39 CPU-s (furniture), about 35 and 25 s on two cores; peak memory 0.85 GB (the old -n 1000 was killed for memory:
+# attention holds (n, heads, N, N)).  16 steps of dpmpp_2m give clean clouds.  The demo: one cloud at 4
+# steps, 12.7 CPU-s shapes and 7.5 furniture (about 7 and 4 s on two cores; rough, as the preview says).
+DEFAULTS = Defaults(n=1, steps=16, demo_n=1, demo_steps=4)
 
 MODALITY = Modality(
     name="pointcloud",
@@ -38,8 +44,10 @@ MODALITY = Modality(
     defaults=DEFAULTS,
     evaluate=evaluate,
     sample_metrics=sample_metrics,
+    smoke_datasets=smoke_datasets,
     nfe_metrics=(Metric("1nna_cd", "1-NNA-CD", True), Metric("mmd_cd", "MMD-CD", True)),
     primary=Metric("1nna_cd", "1-NNA-CD", True),
+    likelihood="nll_nats_per_point",
     card=card,
     cli=CLI,
     releases=tuple(Release(f"pointcloud/{name}", architecture="pointcloud/transformer",

@@ -65,7 +65,7 @@ PROTOCOL_SETTINGS = {
                      "{likelihood_probes} Hutchinson probe(s), dopri5 rtol {likelihood_rtol:g} and atol "
                      "{likelihood_atol:g}, {likelihood_nfe} network evaluations, on {likelihood_device})"),
     **{key: "" for key in ("likelihood_points", "likelihood_method", "likelihood_probes", "likelihood_rtol",
-                           "likelihood_atol", "likelihood_nfe", "likelihood_seconds", "likelihood_device")},
+                           "likelihood_atol", "likelihood_nfe", "likelihood_device")},
 }
 
 
@@ -109,8 +109,8 @@ def card(config: dict) -> CardFacts:
             "Completion holds the given points exactly but only conditions the rest through them (replacement "
             "inpainting, no training for completion); the partial cloud must be in the model's normalised frame.",
             "Trained with a small compute budget (see Training); compare the metrics with the real_clouds column.",
-            "On a CPU a 2048-point cloud costs about a second per sampler step (two with guidance): the "
-            "`zoo sample` default is one cloud; `--points 512` is a quicker draft.",
+            "On two CPU cores a 2048-point cloud costs about a second per sampler step, more with guidance: "
+            "`zoo sample` draws one cloud at 16 steps by default; `--points 512` is a quicker draft.",
             *([SEEN[name]] if name in SEEN else []),
         ),
         metrics={key: MetricDoc(what, higher) for key, (what, higher) in METRICS.items()},

@@ -325,3 +325,16 @@ def dataset(name: str, **params) -> PointCloudData:
     if name not in SOURCE_NAMES:
         raise ValueError(f"unknown point-cloud data set {name!r}; choose one of {list(SOURCE_NAMES)}")
     return PointCloudData(name, **params)
+
+
+def smoke_datasets(folder) -> dict[str, PointCloudData]:
+    """Small real data sets for the contract test, in seconds: one procedural shape of each class per
+    split, and the first 24 Sweet Home 3D models (written under ``folder``) when the package is installed."""
+    out = {"shapes": PointCloudData("shapes", conditional=True, train_per_class=1, test_per_class=1)}
+    if Path(FURNITURE_DIR).is_dir():
+        arrays = furniture_set(limit=24)
+        arrays["normalization"], arrays["source"] = np.asarray("unit_sphere"), np.asarray("furniture")
+        path = atomic_write(Path(folder) / "furniture.npz", lambda tmp: np.savez(open(tmp, "wb"), **arrays))
+        out["furniture"] = PointCloudData("furniture", path=str(path))
+    return out
+

@@ -28,8 +28,6 @@
 """
 from __future__ import annotations
 
-import time
-
 import torch
 
 from zoo import core
@@ -45,7 +43,8 @@ BATCH = 50
 DEFAULT_EMD_N = 100
 EMD_POINTS = 512  # the approximate EMD's subsample size
 DEFAULT_COMPLETION_N = 64
-# the likelihood's defaults (LIKELIHOOD_BELOW)
+# the likelihood's defaults: 2 held-out clouds of all 2048 points took 43 ODE evaluations (each a forward and a
+# backward pass) and 278 (shapes) and 257 (furniture) CPU-seconds on one CPU thread; peak memory 1.5 GB
 LIKELIHOOD_N = 2
 LIKELIHOOD_PROBES = 1
 LIKELIHOOD_TOLERANCE = 1e-3
@@ -120,7 +119,7 @@ def likelihood(model, data, *, n: int = LIKELIHOOD_N, points: int | None = None,
     error over the clouds (``nll_nats_per_point_se``; None for one cloud) and the settings:
     ``likelihood_n``, ``likelihood_points``, ``likelihood_method``, ``likelihood_probes``,
     ``likelihood_rtol``, ``likelihood_atol``, ``likelihood_nfe`` (network evaluations, each with a
-    backward pass per probe), ``likelihood_seconds`` and ``likelihood_device``."""
+    backward pass per probe) and ``likelihood_device``."""
     reference = data.reference("test")
     points = reference.shape[1] if points is None else points
     if not isinstance(n, int) or not 1 <= n <= len(reference):
@@ -137,19 +136,17 @@ def likelihood(model, data, *, n: int = LIKELIHOOD_N, points: int | None = None,
         denoiser = denoiser.bind(label=data.labels["test"][:n].to(device))
     was_training = model.training
     model.eval()
-    start = time.perf_counter()
     try:
         logp, info = core.log_likelihood(denoiser, x0, method="hutchinson", num_probes=probes, rtol=rtol, atol=atol,
                                          generator=torch.Generator().manual_seed(seed), return_info=True)
     finally:
         model.train(was_training)
-    seconds = time.perf_counter() - start
     nll = -logp.double().cpu() / points
     return {"nll_nats_per_point": float(nll.mean()),
             "nll_nats_per_point_se": float(nll.std() / n**0.5) if n > 1 else None,
             "likelihood_n": n, "likelihood_points": points, "likelihood_method": "hutchinson",
             "likelihood_probes": probes, "likelihood_rtol": rtol, "likelihood_atol": atol,
-            "likelihood_nfe": info["nfe"], "likelihood_seconds": seconds, "likelihood_device": describe_device(device)}
+            "likelihood_nfe": info["nfe"], "likelihood_device": describe_device(device)}
 
 
 def _checked_n(model, data, n: int | None) -> int:

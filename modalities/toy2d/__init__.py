@@ -25,6 +25,7 @@ MODALITY = Modality(
     smoke_datasets=lambda folder: {name: dataset(name) for name in DATASETS},  # synthetic: nothing to build
     nfe_metrics=(Metric("sliced_w2", "sliced W2", True), Metric("sample_log_density", "log p_data(samples)", False)),
     primary=Metric("sliced_w2", "sliced Wasserstein-2 to fresh data", True),
+    likelihood="log_likelihood",
     card=card,
     # 1000 points at 20 steps of the MLP take well under a second on 2 CPU cores
     defaults=Defaults(n=1000, demo_n=2000),

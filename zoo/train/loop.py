@@ -312,6 +312,7 @@ def _out_of_time(recipe, ctx: _Distributed, done: int, seconds: float) -> bool:
 
 def _dump_samples(model: ZooModel, adapter, recipe, stem: Path) -> None:
     x, settings = draw_samples(model, recipe.sampling.n, seed=recipe.seed)
+    stem.parent.mkdir(parents=True, exist_ok=True)
     adapter.preview_format.write(x, stem.with_suffix(adapter.preview_format.suffix), model=model,
                                  title=f"{recipe.name}: {settings.get('sampler')}, {settings.get('steps')} steps")
 

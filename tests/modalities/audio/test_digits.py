@@ -1,11 +1,12 @@
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 from modalities.audio import data
-from modalities.audio.digits import evaluate_digits
+from modalities.audio.digits import evaluate_digits, quick_digits
 from modalities.audio.frontend import FrontEnd
 from modalities.audio.training import AudioData
 
@@ -36,9 +37,9 @@ class Fake:
     def parameters(self):  # where it runs: the CPU
         return iter([torch.zeros(1)])
 
-    def sample(self, n, seconds, generator=None, **options):
-        return torch.stack([torch.from_numpy(tone(self.labels[i % len(self.labels)], 1000 + i)).float()
-                            for i in range(n)])
+    def sample(self, n, seconds, generator=None, return_info=False, **options):
+        x = torch.stack([torch.from_numpy(tone(self.labels[i % len(self.labels)], 1000 + i)).float() for i in range(n)])
+        return (x, SimpleNamespace(sampler="fake", ts=torch.linspace(1, 0, 5), nfe=4)) if return_info else x
 
 
 def test_the_local_classifier_scores_diversity_and_confidence(tones):
@@ -51,3 +52,6 @@ def test_the_local_classifier_scores_diversity_and_confidence(tones):
     assert varied["classifier_score"] > 8
     collapsed = evaluate_digits(Fake([3]), dataset, n=40, classifier_steps=150, likelihood=False)
     assert collapsed["class_entropy"] < 0.1 and collapsed["classifier_score"] < 1.1
+    quick = quick_digits(Fake(list(range(10))), dataset, n=20, classifier_steps=150)  # the same classifier, cached
+    assert quick["protocol"] == "audio-digits-quick/1" and (quick["steps"], quick["nfe"]) == (4, 4)
+    assert quick["confidence"] > 0.9 and quick["classifier_score"] > 8 and quick["seconds_per_sample"] > 0

@@ -30,6 +30,8 @@ def test_preview_vocodes_held_out_speech_or_the_stored_reference(folder):
     without, how = evaluation.preview(zoo.load(str(path)), 2)
     assert "2 reference recordings" in how["what"] and without.shape == (2, 3 * 22050)
     assert (how["sampler"], how["steps"], how["nfe"], how["timesteps"], how["seed"]) == ("ddpm", 6, 6, "fast", 0)
+    _, quick = evaluation.preview(zoo.load(str(path)), 1, steps=2)  # given steps replace the fixed 6-level table
+    assert (quick["steps"], quick["nfe"], quick["timesteps"]) == (2, 2, "logsnr")
     assert with_data.shape == (2, 22050)  # the held-out clips themselves: 1.0 s and 0.7 s
     shutil.rmtree(path / "samples")
     with pytest.raises(ValueError, match="nothing to vocode.*zoo data prepare audio"):
@@ -61,3 +63,5 @@ def test_quick_metrics_of_a_vocoder(folder):
     assert row["protocol"] == "audio-vocoder-quick/1" and row["nfe"] == 2 and row["steps"] == 2
     assert row["seconds_of_audio"] == round(2 * (int(0.7 * 22050) // 256 * 256) / 22050, 2)  # cut to the shortest
     assert row["mrstft_band"] > 0 and row["mel_l1"] > 0 and row["seconds_per_sample"] > 0
+    default = evaluation.sample_metrics(model, AudioData(**model.config["data"]), n=1, steps=3)
+    assert (default["sampler"], default["steps"], default["nfe"]) == ("ddpm", 3, 3)  # not the 6-level fast table

@@ -1,7 +1,6 @@
 """The audio modality's declaration (modalities/audio/__init__.py): formats, card facts, CLI hooks, evaluate."""
 import argparse
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +114,8 @@ def test_the_sample_runner_vocodes_a_mel_or_leaves_sampling_to_the_zoo(tmp_path)
     args.guidance = 2.0
     with pytest.raises(ValueError, match="takes no --guidance"):
         sample_runner(vocoder, args, tmp_path / "out.wav", torch.Generator(), {})
+    with pytest.raises(ValueError, match="give it --from-wav"):  # the zoo asks the runner first
+        sample_runner(vocoder, _args(), tmp_path / "out.wav", torch.Generator(), {})
     assert sample_runner(tiny(unconditional=True), _args(), tmp_path / "x.wav", torch.Generator(), {}) is None
 
 

@@ -3,7 +3,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from modalities.image.autoencoder import Autoencoder, vae
-from zoo.registry import build_network
+from zoo.architectures import build_network
 
 
 @pytest.mark.parametrize("params, image, latent", [

@@ -35,3 +35,30 @@ def test_bad_input_is_named(tmp_path):
         io.write_samples(torch.zeros(4, 1, 8, 8), tmp_path / "x.jpg")
     with pytest.raises(ValueError, match="does not exist"):
         io.read_png(tmp_path / "nothing.png")
+
+
+class Conditional:
+    """What ``io.write`` asks of a model: its number of classes."""
+
+    def __init__(self, num_classes):
+        self.num_classes = num_classes
+
+
+@pytest.mark.parametrize("n, classes, columns", [(25, 10, 10), (16, 10, 10), (4, 10, 4), (12, 8, 8), (16, 0, 4)])
+def test_write_puts_a_class_conditional_models_classes_in_columns(tmp_path, n, classes, columns):
+    cell = io.MIN_CELL + 2  # an 8 x 8 image is enlarged to 64 x 64, with a 2-pixel gap
+    written = io.write(torch.zeros(n, 1, 8, 8), tmp_path / "g.png", model=Conditional(classes), title="t")
+    assert written == [tmp_path / "g.png"]
+    with Image.open(written[0]) as image:
+        assert image.size == (columns * cell + 2, -(-n // columns) * cell + 2)
+
+
+def test_npy_round_trips_exactly_and_images_have_no_mask(tmp_path):
+    x = torch.rand(3, 1, 8, 8) * 2 - 1
+    [path] = io.write(x, tmp_path / "x.npy", model=Conditional(10))
+    assert torch.equal(io.read_npy(path), x)
+    with pytest.raises(ValueError, match="no mask"):
+        io.write(x, tmp_path / "y.npy", model=Conditional(10), mask=torch.ones(3, 1))
+    np.save(tmp_path / "flat.npy", np.zeros(4))
+    with pytest.raises(ValueError, match=r"shape \(4,\), not images"):
+        io.read_npy(tmp_path / "flat.npy")

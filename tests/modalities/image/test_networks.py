@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from modalities.image.networks import ResBlock, dit, sincos_2d, unet
-from zoo.registry import build_network
+from zoo.architectures import build_network
 
 TINY_UNET = {"channels": 8, "channel_mult": [1, 2], "num_res_blocks": 1, "attention_resolutions": [4], "resolution": 8,
              "head_channels": 4}

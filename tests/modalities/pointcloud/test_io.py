@@ -86,6 +86,29 @@ def test_several_clouds_get_numbered_files(tmp_path):
     assert io.written_paths(tmp_path / "a.ply", 1001)[-1].name == "a_1000.ply"
 
 
+def test_read_samples_gives_back_every_cloud_a_file_holds(tmp_path):
+    x = clouds(3, points=40)
+    for suffix in (".npy", ".glb"):  # one file, every cloud (a GLB's in their own coordinates, not as placed)
+        assert torch.equal(io.read_samples(io.write_samples(x, tmp_path / f"all{suffix}")), x)
+    assert torch.equal(io.read_samples(io.write_samples(x[0], tmp_path / "one.npy")), x[:1])
+    for suffix in (".ply", ".obj"):  # one file per cloud, each read as a batch of one
+        back = torch.cat([io.read_samples(p) for p in io.write(x, tmp_path / f"s{suffix}")])
+        torch.testing.assert_close(back, x, rtol=0, atol=1e-7)
+    with pytest.raises(ValueError, match="a picture of clouds"):
+        io.read_samples(io.write_samples(x, tmp_path / "p.png"))
+    np.save(tmp_path / "bad.npy", np.zeros((2, 5, 2)))
+    with pytest.raises(ValueError, match=r"expected point clouds \(n, N, 3\) or \(N, 3\), got shape \(2, 5, 2\)"):
+        io.read_samples(tmp_path / "bad.npy")
+
+
+def test_write_returns_every_file_and_refuses_padding(tmp_path):
+    x = clouds(2, points=10)
+    assert io.write(x, tmp_path / "a.ply") == [tmp_path / "a_000.ply", tmp_path / "a_001.ply"]
+    assert io.write(x, tmp_path / "a.glb", title="t", mask=torch.ones(2, 10)) == [tmp_path / "a.glb"]
+    with pytest.raises(ValueError, match="fixed number of points"):
+        io.write(x, tmp_path / "b.npy", mask=torch.ones(2, 9))
+
+
 # ----------------------------------------------------------------------------------------------- GLB
 
 def test_glb_scene_has_one_coloured_cloud_per_sample_side_by_side(tmp_path):

@@ -222,22 +222,48 @@ def test_residue_mask_finds_the_zero_padding():
         pio.residue_mask(torch.zeros(5, 4, 3))
 
 
-def test_preview_png_and_write_samples_by_suffix(tmp_path):
-    import modalities.protein as protein
+def test_preview_png_and_the_sample_writer_by_suffix(tmp_path):
     from PIL import Image
 
     x = torch.zeros(3, 30, 4, 3, dtype=torch.float64)
     for i, length in enumerate((30, 20, 25)):
         x[i, :length] = torch.from_numpy(ideal_backbone(length, seed=i))
-    png = protein.write_samples(x, tmp_path / "grid.png", title="three chains")
+    [png] = pio.write(x, tmp_path / "grid.png", model=None, title="three chains")
     with Image.open(png) as image:
         assert image.format == "PNG" and image.size == (3 * 240, 240 + 40)  # 3 cells of 2.4 in at 100 dpi, title
-    paths = protein.write_samples(x, tmp_path / "chain.pdb")
+    paths = pio.write(x, tmp_path / "chain.pdb", model=None)
     assert [p.name for p in paths] == ["chain_000.pdb", "chain_001.pdb", "chain_002.pdb"]
     read = [pio.chains_from_structure(pio.read_structure(p))[0] for p in paths]
     assert [len(c) for c in read] == [30, 20, 25]  # the zero padding is not written
     np.testing.assert_allclose(read[1].backbone, x[1, :20].numpy(), atol=1e-3)
+    back = pio.read(paths[1])  # the reader of the sample formats: (1 chain, L, 4, 3) float32
+    assert back.shape == (1, 20, 4, 3) and back.dtype == torch.float32
+    assert (back[0].double() - x[1, :20]).abs().max() <= 5e-4 + 1e-5
+    # an explicit mask leaves residues out even when they are not zero; one backbone goes to the path itself
+    mask = torch.from_numpy(pio.residue_mask(x))
+    mask[0, 10:] = False
+    assert len(pio.read(pio.write(x, tmp_path / "masked.cif", model=None, mask=mask)[0])[0]) == 10
+    assert pio.write(x[1, :20], tmp_path / "one.cif", model=None) == [tmp_path / "one.cif"]
     with pytest.raises(ValueError, match="protein samples are written as"):
-        protein.write_samples(x, tmp_path / "chain.xyz")
+        pio.write(x, tmp_path / "chain.xyz", model=None)
     with pytest.raises(ValueError, match="at least 2 residues"):
         pio.write_preview(tmp_path / "bad.png", x[:, :1])
+
+
+def test_the_reader_pads_the_chains_of_a_file_with_several(tmp_path):
+    from Bio.PDB import PDBIO
+
+    a = pio.write_backbone(tmp_path / "a.pdb", torch.from_numpy(ideal_backbone(12, seed=1)), chain_id="A")
+    b = pio.write_backbone(tmp_path / "b.pdb", torch.from_numpy(ideal_backbone(8, seed=2)), chain_id="B")
+    structure = pio.read_structure(a)
+    chain_b = next(iter(pio.read_structure(b)))["B"]
+    chain_b.detach_parent()
+    next(iter(structure)).add(chain_b)
+    writer = PDBIO()
+    writer.set_structure(structure)
+    writer.save(str(tmp_path / "both.pdb"))
+    both = pio.read(tmp_path / "both.pdb")
+    assert both.shape == (2, 12, 4, 3) and (both[1, 8:] == 0).all() and (both[1, :8] != 0).any()
+    assert pio.residue_mask(both).sum(1).tolist() == [12, 8]
+    with pytest.raises(ValueError, match="no such file"):
+        pio.read(tmp_path / "missing.pdb")

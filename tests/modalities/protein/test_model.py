@@ -1,11 +1,12 @@
+import math
 import textwrap
 
 import pytest
 import torch
 
 import zoo
+from modalities.protein import ProteinModel
 from tests.helpers import gen
-from zoo.model import ZooModel
 from zoo.train import load_recipe, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -25,7 +26,7 @@ TINY_RECIPE = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def model():
-    m = ZooModel.from_config({
+    m = ProteinModel.from_config({
         "name": "protein/test", "modality": "protein", "architecture": "protein/transformer",
         "network": {"hidden": 16, "depth": 1, "heads": 2}, "schedule": {"name": "EDM"}, "prediction": "edm",
         "sigma_data": 10.0, "prior": "zero_com", "sample_shape": [64, 4, 3],
@@ -77,6 +78,13 @@ def test_evaluation_tells_an_untrained_model_from_real_chains(model):
     # scaffolding a held-out motif: held exactly, but random weights join it to the scaffold badly
     assert result["scaffold_n"] == 8 and result["scaffold_motif_rmsd"] < 1e-3
     assert result["scaffold_junction_c_n_mad"] > 0.5 and result["scaffold_bonds_within"] < 0.5
+    # the likelihood of the held-out chains, nats per residue, with the settings that made it
+    assert math.isfinite(result["nats_per_residue"]) and result["likelihood_nfe"] > 0
+    assert {k: result[k] for k in ("likelihood_chains", "likelihood_crop", "likelihood_probes")} == {
+        "likelihood_chains": 4, "likelihood_crop": 64, "likelihood_probes": 8}
+    assert result["device"] == "CPU, 1 thread" and "threads" not in result
+    with pytest.raises(ValueError, match="no guidance"):
+        evaluate(model, dataset("ideal"), n=4, steps=3, guidance=2.0)
 
 
 def test_scaffolding_holds_the_motif_where_the_contig_puts_it(model):

@@ -8,10 +8,9 @@ import pytest
 import torch
 
 import zoo
-from modalities.protein import metrics
+from modalities.protein import ProteinModel, metrics
 from modalities.protein.geometry import ideal_helix
 from tests.helpers import gen
-from zoo.model import ZooModel
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -26,7 +25,7 @@ def test_backbones_have_far_better_geometry_than_the_untrained_network(model):
     x = model.sample(4, length=lengths, generator=gen(0))
     mask = torch.arange(80)[None] < torch.tensor(lengths)[:, None]
     assert x.shape == (4, 80, 4, 3) and (x[~mask] == 0).all()
-    untrained = ZooModel.from_config(model.config)
+    untrained = ProteinModel.from_config(model.config)
     y = untrained.sample(4, length=lengths, generator=gen(0))
     trained, fresh = metrics.bond_report(x.double(), mask), metrics.bond_report(y.double(), mask)
     assert trained["bonds_within"] > 0.8 and fresh["bonds_within"] < 0.2
@@ -38,7 +37,7 @@ def test_backbones_have_far_better_geometry_than_the_untrained_network(model):
 def test_scaffolding_holds_a_helix_motif_and_joins_it_where_the_untrained_network_does_not(model):
     joins = [(19, 20), (31, 32)]  # C(i) -> N(i+1) across the motif's two ends
     peptides = {}
-    for name, network in (("trained", model), ("untrained", ZooModel.from_config(model.config))):
+    for name, network in (("trained", model), ("untrained", ProteinModel.from_config(model.config))):
         done = network.scaffold(ideal_helix(12).float(), "20,A1-12,20", n=4, generator=gen(1))
         assert done.lengths.tolist() == [52] * 4 and done.motif_rmsd.max() < 1e-3  # held exactly either way
         peptides[name] = torch.cat([(done.x[:, j, 0] - done.x[:, i, 2]).norm(dim=-1) for i, j in joins])
