@@ -108,7 +108,7 @@ def test_demo_samples_every_released_model(tmp_path, capsys):
     (["train", "recipes/toy2d/ring8.yaml", "optim.lrr=1"], "lrr"),
     (["train", "recipes/toy2d/nope.yaml"], "does not exist"),
     (["sample", "toy2d/unicorn", "-o", "x.png"], "unknown model 'toy2d/unicorn'"),
-    (["sample", "toy2d/ring8", "-o", "x.wav"], "writes"),
+    (["sample", "toy2d/ring8", "-o", "x.wav"], "toy2d samples are written as"),
     (["info", "hf-hub:nobody"], "hf-hub:<org>/<repo>"),
     (["publish", "recipes", "--repo-id", "me/x", "--dry-run"], "no config.yaml"),
     (["publish", "model_cards/toy2d/ring8", "--repo-id", "bad", "--dry-run"], "repo_id must be"),

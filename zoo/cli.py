@@ -61,8 +61,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _hub_options(args: argparse.Namespace) -> dict:
-    return {k: getattr(args, k) for k in ("revision", "local_files_only", "cache_dir", "endpoint", "token")
-            if getattr(args, k, None) not in (None, False)}
+    given = vars(args)
+    return {k: given[k] for k in ("revision", "local_files_only", "cache_dir", "endpoint", "token")
+            if given.get(k) not in (None, False)}
 
 
 def _device(args: argparse.Namespace) -> str:
@@ -179,7 +180,7 @@ def _sample(args: argparse.Namespace) -> int:
 def _refuse_foreign_flags(args: argparse.Namespace, name: str) -> None:
     """A flag another modality added to ``zoo sample`` is an error for this model, not silently ignored."""
     for owner, dests in _MODALITY_FLAGS.items():
-        given = [d for d in dests if getattr(args, d) not in (None, False)]
+        given = [d for d in dests if vars(args)[d] not in (None, False)]
         if owner != name and given:
             flags = ", ".join("--" + d.replace("_", "-") for d in given)
             raise ValueError(f"{flags}: {owner} option(s); {args.model} is a {name} model")
@@ -289,11 +290,18 @@ def _loading_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:N or auto")
 
 
-def _build_parser() -> argparse.ArgumentParser:
+# the zoo's own commands that need no modality's flags: their parser is built without loading every modality
+_OWN = ("train", "list", "info", "eval", "couple", "nfe", "publish", "card", "demo", "samplers")
+
+
+def _build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser; every installed modality is loaded for ``zoo sample``, ``zoo data``, help and the
+    modalities' own commands (their flags and subcommands are part of it)."""
     from zoo import __version__
     from zoo.registry import load_all
 
-    declared = load_all()
+    command = next((a for a in argv if not a.startswith("-")), None)
+    declared = [] if command in _OWN else load_all()
     parser = argparse.ArgumentParser(prog="zoo", description="diffusion-zoo: train, sample, evaluate and share "
                                      "diffusion models across modalities.")
     parser.add_argument("--version", action="version", version=f"diffusion-zoo {__version__}")
@@ -442,12 +450,13 @@ def _modality_command(command):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _build_parser(argv)
     args, extra = parser.parse_known_args(argv)
     if extra:  # key=value overrides may follow options (zoo train r.yaml --out d optim.lr=1e-3)
         key = {"train": "overrides", "data": "options"}.get(args.command)
         if key and all("=" in e and not e.startswith("-") for e in extra):
-            setattr(args, key, list(getattr(args, key)) + extra)
+            vars(args)[key] = list(vars(args)[key]) + extra
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:

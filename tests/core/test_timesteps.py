@@ -4,6 +4,7 @@ import diffusers
 import pytest
 import torch
 
+from zoo import core
 from zoo.core import schedules, timesteps
 
 F64 = torch.float64
@@ -85,7 +86,7 @@ def test_optimized_grid_beats_the_default_on_fresh_noise():
 
     ring = core.mixture.GaussianMixture.ring()
     den = oracle(ring, schedules.DDPM())
-    grid = timesteps.optimize(den, 6, "dpmpp_2m", shape=(2,), batch=64, sweeps=1)
+    grid = core.samplers.optimize_grid(den, 6, "dpmpp_2m", shape=(2,), batch=64, sweeps=1)
     default = timesteps.make(den.schedule, 6)
     assert grid.shape == (7,) and grid[0] == default[0] and grid[-2] == default[-2] and grid[-1] == 0
     x_T = noise(1000, seed=11)  # not the noise it was fitted on
@@ -115,4 +116,4 @@ def test_optimize_refuses_stochastic_samplers():
 
     den = oracle(core.mixture.GaussianMixture.ring(), schedules.DDPM())
     with pytest.raises(ValueError, match="deterministic"):
-        timesteps.optimize(den, 5, "ddpm", shape=(2,))
+        core.samplers.optimize_grid(den, 5, "ddpm", shape=(2,))

@@ -193,7 +193,7 @@ def test_masked_batches_draw_zero_centred_noise_on_the_real_elements_and_keep_th
 
     recipe = load_recipe(RECIPE, ["diffusion.prior=zero_com", "objective.cond_dropout=1.0", "optim.batch_size=8"])
     denoiser = core.Denoiser(torch.nn.Identity(), core.schedules.DDPM(), "eps")
-    x, t, noise, cond, mask = _step_batch(MaskedSets), 3, **_sections(recipe, denoiser), world=1, rank=0)
+    x, t, noise, cond, mask = _step_batch(MaskedSets(), 3, **_sections(recipe, denoiser), world=1, rank=0)
     real = mask[..., None]
     torch.testing.assert_close((noise * real).sum(1), torch.zeros(8, 3), atol=1e-6, rtol=0)
     assert torch.equal(noise * (1 - real), torch.zeros_like(noise)) and noise.abs().sum() > 0
@@ -218,7 +218,7 @@ def test_a_batch_that_carries_its_noise_is_trained_on_that_noise():
     denoiser = zoo.model.ZooModel.from_config({
         "architecture": "toy2d/mlp", "network": {"hidden": 8, "depth": 1}, "schedule": {"name": "RectifiedFlow"},
         "prediction": "flow", "sample_shape": [2]}).denoiser()
-    x, t, noise, cond, mask = _step_batch(Pairs), 3, **_sections(recipe, denoiser), world=1, rank=0)
+    x, t, noise, cond, mask = _step_batch(Pairs(), 3, **_sections(recipe, denoiser), world=1, rank=0)
     torch.testing.assert_close(noise, -x)
     assert cond == {} and mask is None and t.shape == (recipe.optim.batch_size,)
 

@@ -47,11 +47,15 @@ class Consistency(DenoiserWrapper):
     Calling it returns a :class:`Prediction` whose ``x0`` is ``f(x, t)``, so every sampler and
     guidance wrapper takes it like any denoiser."""
 
+    @property
+    def sigma_data(self) -> float:
+        return self._sigma_data
+
     def __init__(self, base, *, sigma_data: float = 0.5, scale: float = 1.0):
         super().__init__(base)
         if not sigma_data > 0 or not scale > 0:
             raise ValueError(f"sigma_data and scale must be > 0, got sigma_data={sigma_data}, scale={scale}")
-        self.sigma_data, self.scale = float(sigma_data), float(scale)
+        self._sigma_data, self.scale = float(sigma_data), float(scale)
         self.s_min = float(base.schedule.sigma_ve(base.schedule.t_min))
 
     def skip(self, s):

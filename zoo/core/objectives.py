@@ -150,7 +150,7 @@ def loss(denoiser, x0: torch.Tensor, *, cond: dict | None = None, target: str | 
     x0 = denoiser.prior.project(x0)
     x_t = alpha * x0 + sigma * noise
     pred = denoiser(x_t, t, **(cond or {}))
-    sigma_data = getattr(denoiser, "sigma_data", 0.5)
+    sigma_data = denoiser.sigma_data
     err = pred.target(kind, sigma_data) - _true_target(kind, schedule, t, x0, noise, x_t, alpha, sigma, sigma_data)
     err = err.pow(2) if norm == "l2" else err.abs()
     if mask is not None:

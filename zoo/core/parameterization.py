@@ -267,10 +267,15 @@ def _check_coefficients(kind: str, coefs: torch.Tensor, t) -> None:
 
 
 class DenoiserWrapper:
-    """Base of guidance wrappers: a denoiser that forwards ``schedule`` and ``prior`` to ``base``."""
+    """Base of guidance wrappers: a denoiser that forwards ``schedule``, ``prior``, ``prediction`` and
+    ``sigma_data`` to ``base``."""
 
     def __init__(self, base):
         self.base = base
+
+    @property
+    def sigma_data(self) -> float:
+        return self.base.sigma_data
 
     @property
     def schedule(self) -> Schedule:

@@ -18,7 +18,6 @@ Placements:
 from __future__ import annotations
 
 import functools
-import math
 
 import torch
 

@@ -162,7 +162,7 @@ CHOICES = {
 
 def _fail(where: str, error: OmegaConfBaseException):
     first = str(error).splitlines()[0]
-    key = getattr(error, "full_key", None)
+    key = error.full_key
     raise ValueError(f"{where}: {first}" + (f" (key: {key})" if key and key not in first else "")) from None
 
 

@@ -16,7 +16,6 @@ Tasks:
 """
 from __future__ import annotations
 
-import torch
 
 from .. import core
 from .consistency import ConsistencyObjective

@@ -31,16 +31,8 @@ def released():
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    m = ProteinModel.from_config({
-        "name": "protein/test", "modality": "protein", "architecture": "protein/transformer",
-        "network": {"hidden": 16, "depth": 1, "heads": 2}, "schedule": {"name": "EDM"}, "prediction": "edm",
-        "sigma_data": 10.0, "prior": "zero_com", "sample_shape": [64, 4, 3],
-        "sampling": {"sampler": "dpmpp_2m", "steps": 3, "timesteps": "karras"}, "data": {"name": "ideal"}})
-    with torch.no_grad():
-        for p in m.network.parameters():
-            p.copy_(0.1 * torch.randn(p.shape, generator=gen(p.numel())))
-    return m
+def tiny(tiny_protein):
+    return tiny_protein
 
 
 def test_the_declaration(released):

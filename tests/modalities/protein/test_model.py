@@ -5,7 +5,6 @@ import pytest
 import torch
 
 import zoo
-from modalities.protein import ProteinModel
 from tests.helpers import gen
 from zoo.train import load_recipe, train
 
@@ -25,16 +24,8 @@ TINY_RECIPE = textwrap.dedent("""
 
 
 @pytest.fixture(scope="module")
-def model():
-    m = ProteinModel.from_config({
-        "name": "protein/test", "modality": "protein", "architecture": "protein/transformer",
-        "network": {"hidden": 16, "depth": 1, "heads": 2}, "schedule": {"name": "EDM"}, "prediction": "edm",
-        "sigma_data": 10.0, "prior": "zero_com", "sample_shape": [64, 4, 3],
-        "sampling": {"sampler": "dpmpp_2m", "steps": 3, "timesteps": "karras"}, "data": {"name": "ideal"}})
-    with torch.no_grad():
-        for p in m.network.parameters():
-            p.copy_(0.1 * torch.randn(p.shape, generator=gen(p.numel())))
-    return m
+def model(tiny_protein):
+    return tiny_protein
 
 
 def test_chains_of_different_lengths_in_one_batch_are_centred_and_padded(model):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from zoo.registry import build_network
+from zoo.architectures import build_network
 
 
 def test_shapes_and_class_conditioning():
