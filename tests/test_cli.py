@@ -94,6 +94,7 @@ def test_list_info_card_publish_and_sample_from_the_hub(tmp_path, hub, capsys):
     np.testing.assert_array_equal(np.load(out), expected.numpy())
 
 
+@pytest.mark.slow
 def test_demo_samples_every_released_model(tmp_path, capsys):
     assert cli.main(["demo", "--out", str(tmp_path), "--local-files-only"]) == 0
     page = (tmp_path / "index.html").read_text()

@@ -173,7 +173,8 @@ def _sample(args: argparse.Namespace) -> int:
     x, info = model.sample(n, generator=generator, return_info=True, **options)
     written = fmt.write(x, out, model=model, title=f"{model.name}: {info.sampler}, NFE {info.nfe}")
     where = f"{written[0]} ... {written[-1].name}" if len(written) > 1 else written[0]
-    print(f"wrote {n} samples of {model.name} to {where} ({info.sampler}, NFE {info.nfe}, seed {args.seed})")
+    print(f"wrote {n} sample{'' if n == 1 else 's'} of {model.name} to {where} ({info.sampler}, NFE {info.nfe}, "
+          f"seed {args.seed})")
     return 0
 
 

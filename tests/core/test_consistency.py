@@ -122,6 +122,7 @@ def test_consistency_training_loss_shrinks_with_the_interval_at_the_exact_functi
                                loss(exact, exact, x0, noise, float(ts[300]), float(ts[301]), kind="l2"))
 
 
+@pytest.mark.slow
 def test_distilling_a_small_network_from_a_gaussian_teacher_samples_the_gaussian_in_one_step():
     """The student learns the consistency function of the teacher's discretised ODE (Heun, 2
     sub-steps on 17 intervals: std 0.409 for the true 0.4), with an EMA target (decay 0.9)."""

@@ -35,6 +35,7 @@ def test_class_conditional_denoiser_and_exact_classifier(ring):
     torch.testing.assert_close(log_p.exp().sum(1), torch.ones(16, dtype=F64))
 
 
+@pytest.mark.slow
 def test_sliced_wasserstein_of_shifted_gaussians():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(20000, 2, generator=g, dtype=F64)

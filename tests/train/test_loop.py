@@ -57,6 +57,7 @@ KILLED_RUN = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
     full, killed = tmp_path / "full", tmp_path / "killed"
     train(load_recipe(RECIPE, SMOKE), full)
@@ -130,6 +131,7 @@ def _ddp_worker(rank, world, port, overrides, out, results):
     train(recipe, out, on_step=keep)
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_match_one_process_with_the_doubled_batch(tmp_path):
     overrides = ["preset=smoke", "optim.steps=25", "optim.batch_size=128", "log.checkpoint_every=25"]
     mp.spawn(_ddp_worker, args=(2, _free_port(), overrides, str(tmp_path / "ddp"), str(tmp_path)), nprocs=2, join=True)

@@ -68,6 +68,7 @@ def blobs(n: int, side: int, generator: torch.Generator) -> torch.Tensor:
     return (2 * brightness * torch.exp(-d2 / (2 * width ** 2)) - 1).unsqueeze(1)
 
 
+@pytest.mark.slow
 def test_training_reduces_reconstruction_error_below_the_mean_image():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)

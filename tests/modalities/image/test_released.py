@@ -11,6 +11,7 @@ from modalities.image.classifier import load_classifier
 FLOORS = {"image/fashion": 0.8, "image/fashion-dit": 0.25, "image/fashion-ldm": 0.35, "image/mnist": 0.55}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(FLOORS))
 def test_guided_samples_have_their_class_and_unguided_ones_do_not(name):
     model = zoo.load(name, local_files_only=True)

@@ -10,7 +10,7 @@ import zoo
 from modalities.pointcloud import crop, dataset, metrics
 from tests.helpers import gen
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 
 POINTS, STEPS = 512, 8
 
