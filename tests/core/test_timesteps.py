@@ -82,7 +82,6 @@ def test_rectified_flow_karras_inside_bounds():
 
 def test_optimized_grid_beats_the_default_on_fresh_noise():
     from tests.helpers import noise, oracle
-    from zoo import core
 
     ring = core.mixture.GaussianMixture.ring()
     den = oracle(ring, schedules.DDPM())
@@ -98,7 +97,6 @@ def test_optimized_grid_beats_the_default_on_fresh_noise():
 
 def test_optimized_in_sample_is_fitted_once_per_denoiser():
     from tests.helpers import noise, oracle
-    from zoo import core
 
     ring = core.mixture.GaussianMixture.ring()
     calls = []
@@ -112,7 +110,6 @@ def test_optimized_in_sample_is_fitted_once_per_denoiser():
 
 def test_optimize_refuses_stochastic_samplers():
     from tests.helpers import oracle
-    from zoo import core
 
     den = oracle(core.mixture.GaussianMixture.ring(), schedules.DDPM())
     with pytest.raises(ValueError, match="deterministic"):
