@@ -180,7 +180,7 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _refuse_foreign_flags(args: argparse.Namespace, name: str) -> None:
     """A flag another modality added to ``zoo sample`` is an error for this model, not silently ignored."""
-    for owner, dests in _MODALITY_FLAGS.items():
+    for owner, dests in args.modality_flags.items():
         given = [d for d in dests if vars(args)[d] not in (None, False)]
         if owner != name and given:
             flags = ", ".join("--" + d.replace("_", "-") for d in given)
@@ -428,12 +428,10 @@ def _build_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
-# zoo sample's flags by the modality that added them (argument dests), filled when the parser is built
-_MODALITY_FLAGS: dict[str, list[str]] = {}
-
-
 def _modality_sample_arguments(parser: argparse.ArgumentParser, declared) -> None:
-    """Each modality's own ``zoo sample`` flags, in an argument group named after it."""
+    """Each modality's own ``zoo sample`` flags, in an argument group named after it; ``args.modality_flags``
+    maps each modality to the argument names it added."""
+    owners = {}
     for entry in declared:
         group = parser.add_argument_group(f"{entry.name} options")
         before = {a.dest for a in parser._actions}
@@ -441,7 +439,8 @@ def _modality_sample_arguments(parser: argparse.ArgumentParser, declared) -> Non
             entry.cli.sample_arguments(group)
         except argparse.ArgumentError as error:
             raise ValueError(f"the {entry.name} modality's zoo sample flags clash with another's: {error}") from None
-        _MODALITY_FLAGS[entry.name] = sorted({a.dest for a in parser._actions} - before)
+        owners[entry.name] = sorted({a.dest for a in parser._actions} - before)
+    parser.set_defaults(modality_flags=owners)
 
 
 def _modality_command(command):

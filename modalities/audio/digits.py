@@ -20,12 +20,11 @@ with the same classifier (trained once per data file and seed in a process, as i
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 from torch import nn
 
-from zoo.evaluation import describe_device, model_device
+from zoo.evaluation import describe_device, draw, model_device
 
 from .likelihood import CLIPS, bits_per_sample
 
@@ -129,14 +128,9 @@ def quick_digits(model, data, *, n: int, seed: int = 0, steps: int | None = None
     classifier, cached per data file, front end, seed and training steps), with ``nfe`` and
     ``seconds_per_sample`` (wall time of the sampling alone)."""
     classifier = _classifier(model.frontend, data.clips("train"), steps=classifier_steps, seed=seed)
-    device = model_device(model)
-    start = time.perf_counter()
-    samples, info = model.sample(n, seconds=SECONDS, steps=steps, sampler=sampler, timesteps=timesteps,
-                                 generator=torch.Generator().manual_seed(seed), return_info=True)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    seconds = time.perf_counter() - start
+    samples, how = draw(model, n, batch=n, seed=seed, seconds=SECONDS, steps=steps, sampler=sampler,
+                        timesteps=timesteps)
     with torch.no_grad():
-        probs = classifier(_mels(model.frontend, samples.float().cpu())).softmax(1)
-    return {"protocol": QUICK_PROTOCOL, "n": n, "seed": seed, "sampler": info.sampler, "steps": len(info.ts) - 1,
-            "nfe": info.nfe, **_scores(probs), "seconds_per_sample": seconds / n, "device": describe_device(device)}
+        probs = classifier(_mels(model.frontend, samples)).softmax(1)
+    return {"protocol": QUICK_PROTOCOL, "n": n, "seed": seed, "sampler": how["sampler"], "steps": how["steps"],
+            "nfe": how["nfe"], **_scores(probs), "seconds_per_sample": how["seconds"] / n, "device": how["device"]}

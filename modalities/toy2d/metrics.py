@@ -13,11 +13,11 @@
 """
 from __future__ import annotations
 
-import time
 
 import torch
 
 from zoo import core
+from zoo.evaluation import draw
 
 from .data import Checkerboard, MixtureData, Toy2D
 
@@ -53,13 +53,10 @@ def sample_metrics(model, data: Toy2D, *, n: int = 4000, steps: int | None = Non
     """Sample ``n`` points with ``steps`` steps and score them (no likelihood): the metrics that
     depend on the sampler, with ``sample_log_density`` (mean log density of the samples under the
     true distribution) and the wall time per sample."""
-    gen = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
-    x, info = model.sample(n, steps=steps, sampler=sampler, timesteps=timesteps, generator=gen, return_info=True)
-    seconds = time.perf_counter() - start
-    return {"protocol": PROTOCOL, "n": n, "steps": len(info.ts) - 1, "nfe": info.nfe, "sampler": info.sampler, "seed": seed,
-            **sample_quality(x, data), "sample_log_density": float(data.log_prob(x.double().cpu()).mean()),
-            "seconds_per_sample": seconds / n}
+    x, how = draw(model, n, batch=n, seed=seed, steps=steps, sampler=sampler, timesteps=timesteps)
+    return {"protocol": PROTOCOL, "n": n, "steps": how["steps"], "nfe": how["nfe"], "sampler": how["sampler"], "seed": seed,
+            **sample_quality(x, data), "sample_log_density": float(data.log_prob(x.double()).mean()),
+            "seconds_per_sample": how["seconds"] / n}
 
 
 def evaluate(model, data: Toy2D, *, n: int | None = None, steps: int | None = None, sampler: str | None = None,
