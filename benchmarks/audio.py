@@ -103,7 +103,7 @@ def train_throughput(model, step_fn, batch, device, precision, steps):
 
 def zoo_step(model, audio, mel):
     t = (torch.randint(0, 50, (audio.shape[0],), device=audio.device) + 1) / 50  # DDPM step i sits at t = (i + 1) / 50
-    return model.loss({"x": audio, "mel": mel}, t=t, weighting="uniform", norm="l1").mean()
+    return model.loss({"x": audio, "cond": {"mel": mel}}, t=t, weighting="uniform", norm="l1").mean()
 
 
 def lmnt_step(model, audio, mel):

@@ -65,7 +65,7 @@ def load_k_diffusion():
 
 def zoo_run(name, steps, placement, x_T, **opts):
     if placement == "optimized":  # fitted on 256 noise draws of another seed than x_T's
-        placement = core.timesteps.optimize(DEN, steps, name, shape=x_T.shape[1:], batch=256, seed=12345, **opts)
+        placement = core.samplers.optimize_grid(DEN, steps, name, shape=x_T.shape[1:], batch=256, seed=12345, **opts)
     x, info = core.sample(DEN, x_T, sampler=name, steps=steps, timesteps=placement, return_info=True, **opts)
     return x, info.nfe
 

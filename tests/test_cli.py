@@ -1,4 +1,5 @@
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -9,14 +10,34 @@ import torch
 import zoo
 from zoo import cli, core
 
-
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "zoo.cli", *args], capture_output=True, text=True, timeout=120)
+pytestmark = pytest.mark.usefixtures("one_thread")  # smoke-sized models and an exact 2-D mixture
 
 
-def test_help_lists_the_commands():
-    out = run("--help")
-    assert out.returncode == 0 and "samplers" in out.stdout
+def zoo_cli(capsys, *args):
+    """``zoo ARGS`` in this process (no interpreter or torch start-up): (exit code, stdout, stderr).  An
+    exception that escaped ``main`` would fail the test, as a traceback would have in a fresh process.  As in a
+    fresh process, ``main`` sets up its own log handler on this test's stderr (not one left by an earlier call)."""
+    logger = logging.getLogger("zoo")
+    before = logger.handlers[:]
+    for handler in before:
+        logger.removeHandler(handler)
+    capsys.readouterr()
+    try:
+        code = cli.main(list(args))
+    except SystemExit as exit:  # argparse: --help, --version and usage errors
+        code = exit.code
+    finally:
+        for handler in logger.handlers[:]:
+            logger.removeHandler(handler)
+        for handler in before:
+            logger.addHandler(handler)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_help_lists_the_commands(capsys):
+    code, out, _ = zoo_cli(capsys, "--help")
+    assert code == 0 and "samplers" in out and "animate" in out  # the zoo's commands and the modalities'
 
 
 def test_samplers_lists_every_registered_sampler(capsys):
@@ -36,15 +57,19 @@ def test_samplers_check_reports_errors_that_fall_with_steps(capsys):
         assert errors[20][name] < errors[5][name]
 
 
-def test_bad_input_is_a_message_not_a_traceback():
-    out = run("samplers", "--check", "--timesteps", "cosine")
-    assert out.returncode == 2 and "unknown timestep placement 'cosine'" in out.stderr
-    assert "Traceback" not in out.stderr
+def test_bad_input_is_a_message_not_a_traceback(capsys):
+    code, _, err = zoo_cli(capsys, "samplers", "--check", "--timesteps", "cosine")
+    assert code == 2 and "unknown timestep placement 'cosine'" in err
+    assert "Traceback" not in err
 
 
 def test_version():
-    out = run("--version")
+    """In a fresh process, as a user starts it; ``zoo --version`` imports neither torch nor any modality."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "zoo.cli", "--version"], capture_output=True,
+                         text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.startswith("diffusion-zoo ")
+    imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+    assert "zoo" in imported and not {"torch", "modalities", "matplotlib"} & imported
 
 
 def test_train_sample_animate_eval_from_the_command_line(tmp_path, capsys):
@@ -115,9 +140,9 @@ def test_demo_samples_every_released_model(tmp_path, capsys):
     (["publish", "model_cards/toy2d/ring8", "--repo-id", "bad", "--dry-run"], "repo_id must be"),
     (["card", "nowhere"], "nowhere"),
 ])
-def test_user_mistakes_are_one_line_errors(args, message):
-    out = run(*args)
-    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+def test_user_mistakes_are_one_line_errors(capsys, args, message):
+    code, _, err = zoo_cli(capsys, *args)
+    assert code == 2 and message in err and "Traceback" not in err
 
 
 def test_audio_from_the_command_line(tmp_path, capsys):

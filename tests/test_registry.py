@@ -72,3 +72,17 @@ def test_unknown_modality_and_architecture():
         registry.modality("sound")
     with pytest.raises(ValueError, match="unknown architecture 'sound/net'"):
         architectures.build_network("sound/net", {})
+
+
+def test_an_architecture_is_found_before_its_modality_was_imported():
+    """A fresh process that builds a model straight from a config loads the architecture's modality itself."""
+    import subprocess
+    import sys
+
+    code = ("import sys, zoo.architectures as a; assert 'modalities.toy2d' not in sys.modules; "
+            "net = a.build_network('toy2d/mlp', {}); print(type(net).__name__, 'modalities.toy2d' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[1] == "True"
+    with pytest.raises(ValueError, match="unknown architecture 'nope/mlp'"):
+        architectures.build_network("nope/mlp", {})

@@ -39,6 +39,13 @@ def names(modality: str | None = None) -> list[str]:
 
 def build_network(name: str, params: dict) -> nn.Module:
     """Build architecture ``name`` with ``params``; an unknown name or parameter is a ValueError."""
+    if name not in _ARCHITECTURES and "/" in name:
+        # a modality registers its architectures when it is imported; the registry imports zoo.architectures,
+        # so it is imported here, at the first unknown name, not at the top
+        from .registry import modalities, modality
+
+        if name.split("/", 1)[0] in modalities():
+            modality(name.split("/", 1)[0])
     if name not in _ARCHITECTURES:
         raise ValueError(f"unknown architecture {name!r}; registered: {names()}")
     builder = _ARCHITECTURES[name]

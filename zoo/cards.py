@@ -1,15 +1,18 @@
 """Model cards: README.md of a model folder, generated from ``model_cards/TEMPLATE.md``.
 
 The generated parts of the body sit between ``<!-- zoo:NAME -->`` and ``<!-- /zoo:NAME -->``;
-regenerating a card replaces only those parts and the generated front-matter keys (tags are
-merged; an existing ``license`` is kept), so prose written by hand outside them survives
+regenerating a card replaces only those parts (adding any the template gained since, after the
+part before it) and the generated front-matter keys (tags are merged; an existing ``license`` is
+kept), so prose written by hand outside them survives
 ``zoo card`` and ``zoo publish``.  A card without any
 marker (written entirely by hand) keeps its text and gets the generated sections after it.
 
 What a card says comes from the folder itself: config.yaml, the weights' size, metrics.json,
 samples/manifest.json, training/recipe.yaml and training/run.json, plus the facts its modality
 declares (``Modality.card(config) -> zoo.modality.CardFacts``: data sources and their licences,
-intended use, limitations, what each metric measures).
+intended use, limitations, what each metric measures).  The caveat under the summary is measured
+the same way (``caveat_line``): a model trained on a CPU says so, and one whose metrics.json holds a
+baseline column (Griffin-Lim, real data) it does not yet beat says by how much.
 """
 from __future__ import annotations
 
@@ -28,7 +31,8 @@ from .modality import LINK, CardFacts
 from .names import MODEL_CARDS
 from .registry import modality
 
-__all__ = ["render", "write_card", "front_matter", "summary", "add_sample", "write_json", "embed", "TEMPLATE"]
+__all__ = ["render", "write_card", "front_matter", "summary", "caveat", "caveat_line", "add_sample", "write_json", "embed",
+           "TEMPLATE"]
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "model_cards" / "TEMPLATE.md"
 SECTION = re.compile(r"<!-- zoo:(\w+) -->\n.*?<!-- /zoo:\1 -->", re.S)
@@ -71,6 +75,45 @@ def summary(card: str) -> str:
     body = FRONT_MATTER.sub("", card)
     paragraphs = [p.strip() for p in body.split("\n\n") if p.strip() and not p.lstrip().startswith("#")]
     return paragraphs[0] if paragraphs else ""
+
+
+CAVEAT = "**Caveat:** "
+
+
+def caveat(card: str) -> str:
+    """The card's caveat (its ``caveat`` section without the "Caveat:" label), or "" when it has none."""
+    match = re.search(r"<!-- zoo:caveat -->\n(.*?)\n?<!-- /zoo:caveat -->", card, re.S)
+    return match.group(1).strip().removeprefix(CAVEAT.strip()).strip() if match else ""
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def caveat_line(config: dict, metrics: dict | None, run: dict | None) -> str:
+    """What a reader should know before using the model, from measured facts only: "CPU-trained" when
+    training/run.json says so, and "not yet better than <baseline>" when a baseline column of
+    metrics.json (a dict of the same metrics, e.g. ``griffin_lim_64``, ``real_images``) beats the
+    model on the modality's primary metric, or, when the baseline lacks that, on the first of its
+    ``nfe_metrics`` both hold.  "" when neither applies."""
+    parts = []
+    if run and str(run.get("device", "")).startswith("CPU"):
+        parts.append(f"CPU-trained ({run['seconds'] / 60:.1f} minutes on {run['device']})" if _number(run.get("seconds"))
+                     else f"CPU-trained ({run['device']})")
+    declared = modality(config["modality"])
+    peers = [(k, v) for k, v in (metrics or {}).items() if isinstance(v, dict)]
+    for metric in (declared.primary, *declared.nfe_metrics):
+        if not _number((metrics or {}).get(metric.key)):
+            continue
+        peer = next(((k, v[metric.key]) for k, v in peers if _number(v.get(metric.key))), None)
+        if peer is None:
+            continue
+        value, (name, baseline) = metrics[metric.key], peer
+        if not metric.better(value, baseline):
+            parts.append(f"not yet better than `{name}` on {metric.label}: {value:.4g} against {baseline:.4g} "
+                         f"({'lower' if metric.lower_is_better else 'higher'} is better)")
+        break
+    return "; ".join(parts)
 
 
 def _inline(mapping: dict) -> str:
@@ -243,10 +286,26 @@ def _merge(fresh: str, existing: str | None) -> str:
     new_body, old_body = FRONT_MATTER.sub("", fresh), FRONT_MATTER.sub("", existing)
     generated = {m.group(1): m.group(0) for m in SECTION.finditer(new_body)}
     if SECTION.search(old_body):
-        body = SECTION.sub(lambda m: generated.get(m.group(1), m.group(0)), old_body)
+        body = _add_missing_sections(SECTION.sub(lambda m: generated.get(m.group(1), m.group(0)), old_body), generated)
     else:
         body = old_body.rstrip() + "\n\n" + new_body.lstrip().split("\n", 1)[1].lstrip()  # drop the fresh title
     return f"---\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}---\n\n{body.lstrip()}"
+
+
+def _add_missing_sections(body: str, generated: dict[str, str]) -> str:
+    """Generated sections the body lacks (a card made before the template had them), each put after
+    the generated section that precedes it in the template, or before the first one."""
+    previous = None
+    for name, text in generated.items():
+        if f"<!-- zoo:{name} -->" not in body:
+            if previous is not None:
+                end = f"<!-- /zoo:{previous} -->"
+                body = body.replace(end, f"{end}\n\n{text}", 1)
+            else:
+                first = SECTION.search(body)
+                body = body[:first.start()] + f"{text}\n\n" + body[first.start():]
+        previous = name
+    return body
 
 
 def render(folder, *, load_name: str | None = None, existing: str | None = None) -> str:
@@ -271,6 +330,7 @@ def render(folder, *, load_name: str | None = None, existing: str | None = None)
                  f"with {config['prediction']} prediction on {'an' if config['schedule']['name'][0] in 'AEIOU' else 'a'} "
                  f"{config['schedule']['name']} noise schedule.  "
                  f"By default it samples with `{sampling.get('sampler', 'unipc')}` in {sampling.get('steps', 20)} steps."),
+        caveat=_caveat_section(config, metrics, _read_json(folder / "training" / "run.json")),
         intended_use=facts.intended_use, samples=_samples_section(folder, config), data=data,
         training=_training_section(folder, config, parameters),
         sampling=_sampling_section(config, metrics),
@@ -278,6 +338,11 @@ def render(folder, *, load_name: str | None = None, existing: str | None = None)
         limitations="\n".join(f"- {line}" for line in [*facts.limitations, *_few_step_limits(config)]) or "- None recorded.")
     meta = yaml.safe_dump(_front_matter(config, facts, metrics), sort_keys=False, allow_unicode=True)
     return _merge(f"---\n{meta}---\n\n{body}", existing)
+
+
+def _caveat_section(config: dict, metrics: dict | None, run: dict | None) -> str:
+    line = caveat_line(config, metrics, run)
+    return f"{CAVEAT}{line}." if line else ""
 
 
 def _kind(config: dict) -> str:

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 __all__ = ["main"]
@@ -136,7 +137,8 @@ def _demo(args: argparse.Namespace) -> int:
     """Sample every released model into --out with an index.html of their cards and outputs."""
     from zoo import demo
 
-    index = demo.build(args.out, names=args.models or None, seed=args.seed, device=_device(args), **_hub_options(args))
+    index = demo.build(args.out, names=args.models or None, seed=args.seed, device=_device(args),
+                       threads=args.threads or None, **_hub_options(args))
     print(f"wrote {index}")
     return 0
 
@@ -172,10 +174,15 @@ def _sample(args: argparse.Namespace) -> int:
     n = args.n or declared.defaults.n
     x, info = model.sample(n, generator=generator, return_info=True, **options)
     written = fmt.write(x, out, model=model, title=f"{model.name}: {info.sampler}, NFE {info.nfe}")
-    where = f"{written[0]} ... {written[-1].name}" if len(written) > 1 else written[0]
-    print(f"wrote {n} sample{'' if n == 1 else 's'} of {model.name} to {where} ({info.sampler}, NFE {info.nfe}, "
-          f"seed {args.seed})")
+    print(f"wrote {n} sample{'' if n == 1 else 's'} of {model.name} ({info.sampler}, NFE {info.nfe}, seed {args.seed}) "
+          f"to {_files(written)}")
     return 0
+
+
+def _files(paths) -> str:
+    """The files ``zoo sample`` wrote, every one: ``PATH``, or ``N files:`` and one ``  PATH`` line each."""
+    paths = [str(p) for p in paths]
+    return paths[0] if len(paths) == 1 else f"{len(paths)} files:\n" + "\n".join(f"  {p}" for p in paths)
 
 
 def _refuse_foreign_flags(args: argparse.Namespace, name: str) -> None:
@@ -216,14 +223,30 @@ def _eval(args: argparse.Namespace) -> int:
         raise ValueError(f"--save writes into a model folder; {args.model} came from the {model.origin.source}")
     declared = modality(model.config["modality"])
     data = declared.dataset(**model.config["data"])
+    print(f"evaluating {model.name}: {_eval_estimate(model)}; each stage shows its progress and time left",
+          file=sys.stderr)
+    start = time.perf_counter()
     metrics = {"model": model.name, **declared.evaluate(model, data, seed=args.seed, n=args.n, steps=args.steps,
                                                         sampler=args.sampler, timesteps=args.timesteps,
                                                         guidance=args.guidance)}
+    metrics["eval_seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(metrics, indent=2))
     if args.save:
         cards.write_json(model.origin.path / "metrics.json", metrics)
         cards.write_card(model.origin.path)
     return 0
+
+
+def _eval_estimate(model) -> str:
+    """What the last saved evaluation of this model took (its metrics.json), as an estimate of this one."""
+    saved = model.origin.path / "metrics.json" if model.origin is not None else None
+    if saved is None or not saved.is_file():
+        return "no saved evaluation to estimate the time from"
+    last = json.loads(saved.read_text())
+    if "eval_seconds" not in last:
+        return f"the saved evaluation ({last.get('protocol', 'metrics.json')}) did not record its time"
+    return (f"the saved evaluation ({last.get('protocol')}, n = {last.get('n')}) took {last['eval_seconds'] / 60:.1f} "
+            f"min on {last.get('device', 'an unrecorded device')}")
 
 
 def _sampling_arguments(p: argparse.ArgumentParser, *, n: int | None, steps: int | None) -> None:
@@ -299,10 +322,15 @@ def _build_parser(argv: list[str]) -> argparse.ArgumentParser:
     """The parser; every installed modality is loaded for ``zoo sample``, ``zoo data``, help and the
     modalities' own commands (their flags and subcommands are part of it)."""
     from zoo import __version__
-    from zoo.registry import load_all
 
     command = next((a for a in argv if not a.startswith("-")), None)
-    declared = [] if command in _OWN else load_all()
+    version_only = command is None and "--version" in argv and not {"-h", "--help"} & set(argv)
+    if command in _OWN or version_only:  # zoo --version imports neither torch nor any modality
+        declared = []
+    else:
+        from zoo.registry import load_all
+
+        declared = load_all()
     parser = argparse.ArgumentParser(prog="zoo", description="diffusion-zoo: train, sample, evaluate and share "
                                      "diffusion models across modalities.")
     parser.add_argument("--version", action="version", version=f"diffusion-zoo {__version__}")
@@ -405,6 +433,8 @@ def _build_parser(argv: list[str]) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("models", nargs="*", help="model names (default: every released model)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads while sampling (default 1: small batches, robust on a busy machine; 0: torch's)")
     _loading_arguments(p)
     p.set_defaults(run=_demo)
 

@@ -1,15 +1,20 @@
 """What every modality's evaluation shares: one device description and batched, timed drawing.
 
+Every long stage of an evaluation (drawing samples, the likelihood's ODE, pairwise metrics) shows a
+tqdm bar on stderr with the time it has left, so ``zoo eval`` says how long it will take.
+
 The device is described in one format everywhere (metrics, cards, ``training/run.json``, the
 reproduce commands): ``"NVIDIA H100 80GB HBM3"`` for a GPU, ``"CPU, 2 threads"`` for the CPU.
 """
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import torch
+from tqdm import tqdm
 
-__all__ = ["describe_device", "device_option", "is_gpu", "model_device", "draw"]
+__all__ = ["describe_device", "device_option", "is_gpu", "model_device", "draw", "ode_progress", "progress_bar"]
 
 
 def describe_device(device: torch.device | str) -> str:
@@ -40,6 +45,24 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def progress_bar(desc: str, total: float, unit: str = "it") -> tqdm:
+    """A progress bar on stderr with its estimate of the time left (removed when it closes)."""
+    return tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.4g}/{total:.4g} {unit} [{elapsed}<{remaining}]")
+
+
+@contextmanager
+def ode_progress(desc: str, parts: int = 1):
+    """A bar over ``parts`` probability-flow ODE solves; yields ``advance(part, fraction)`` to call from
+    ``zoo.core.log_likelihood``'s callback (``callback=functools.partial(advance, i)``)."""
+    with progress_bar(desc, parts, unit="solves") as bar:
+        def advance(part: int, fraction: float) -> None:
+            bar.n = part + fraction
+            bar.refresh()
+
+        yield advance
+
+
 def draw(model, n: int, *, batch: int, seed: int = 0, per_sample: dict | None = None,
          **options) -> tuple[torch.Tensor, dict]:
     """n samples of ``model`` drawn ``batch`` at a time with one generator seeded ``seed``.
@@ -60,11 +83,22 @@ def draw(model, n: int, *, batch: int, seed: int = 0, per_sample: dict | None = 
     generator = torch.Generator().manual_seed(seed)
     pieces, info = [], None
     _synchronize(device)
+    steps = options.get("steps") or model.config.get("sampling", {}).get("steps") or 1
     start = time.perf_counter()
-    for first in range(0, n, batch):
-        part = {k: None if v is None else v[first:first + batch] for k, v in per_sample.items()}
-        x, info = model.sample(min(batch, n - first), generator=generator, return_info=True, **part, **options)
-        pieces.append(x.float().cpu())
+    with progress_bar(f"{model.name}: drawing {n} samples", n, unit="samples") as bar:
+        for first in range(0, n, batch):
+            part = {k: None if v is None else v[first:first + batch] for k, v in per_sample.items()}
+            size, done = min(batch, n - first), [0]
+
+            def advance(state, first=first, size=size, done=done) -> None:  # per sampler step, within the batch
+                done[0] += 1
+                bar.n = first + size * min(1.0, done[0] / steps)
+                bar.refresh()
+
+            x, info = model.sample(size, generator=generator, return_info=True, callback=advance, **part, **options)
+            pieces.append(x.float().cpu())
+            bar.n = first + size
+            bar.refresh()
     _synchronize(device)
     seconds = time.perf_counter() - start
     width = max(p.shape[1] for p in pieces) if pieces[0].ndim > 1 else None

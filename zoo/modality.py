@@ -94,7 +94,9 @@ class SampleFormat:
 
     write(x, path, *, model, title="", mask=None) -> list[Path]: write samples x (n, *S) of ``model``
     (its config gives rates, class names, ...) to ``path`` (its folder exists); returns the files written (one, or one
-    per sample, ``stem_000.ext`` ... when ``per_sample``).  read(path) -> (n, *S) float tensor: the
+    per sample, ``stem_000.ext`` ... when ``per_sample``).  ``zoo demo`` also passes ``labels=`` (n,) class indices
+    with a class-conditional model's samples, so that a preview can name each cell's class (a format that shows
+    no classes ignores them).  read(path) -> (n, *S) float tensor: the
     samples back from one written file, or None when the file is a picture of them (a preview).
     embed: how cards and ``zoo demo`` show the file (:data:`PICTURE`, :data:`LINK` or an HTML template).
     precision: the largest absolute difference a write-read round trip may make (0: exact; a 16-bit
@@ -260,7 +262,7 @@ class Modality:
     folder_format: the suffix of ``zoo sample -o DIR/`` (None: the first format).
     preview(model, n, *, seed=0, steps=None) -> (x (n, *S), how): samples for a folder's
     ``samples/`` and the demo (a vocoder has nothing to sample without a mel), ``how`` as in
-    :func:`default_preview`.
+    :func:`default_preview`; a class-conditional model's in the order of ``model.balanced_labels(n)``.
     defaults: ``zoo sample`` and ``zoo demo`` sizes.
     evaluate(model, data, *, n=None, seed=0, steps=None, sampler=None, timesteps=None,
     guidance=None) -> dict: the full suite (results with ``protocol``, ``n``, ``steps``, ``seed``,

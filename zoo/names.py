@@ -6,7 +6,8 @@ weights), ``"hf-hub:org/repo[@revision]"``, ``"local-dir:PATH"`` or a path to a 
 A released name resolves to the Hugging Face cache (no network), then the Hub (one probe with a
 ``ZOO_HUB_TIMEOUT`` second limit, default 3), then the copy embedded in the package (its
 ``Release.embedded``, by default ``model_cards/<name>/``).  ``HF_HUB_OFFLINE=1`` or
-``local_files_only=True`` skip the Hub.
+``local_files_only=True`` skip the Hub.  A caller resolving many names (``zoo demo``) stops
+trying the Hub after a ``Resolved`` that says it was ``unreachable``.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ class Resolved:
     repo_id: str | None = None
     revision: str | None = None  # the commit for "hf-cache" and "hub"
     note: str = ""  # why the Hub was not used, when it was not
+    unreachable: bool = False  # the Hub was tried and could not be reached (network, server): a ConnectionError
 
 
 def _hub_timeout() -> float:
@@ -103,18 +105,19 @@ def _hf_hub(name: str, repo: str, revision: str | None, local_files_only: bool, 
         path = _from_cache(repo, revision, hub)
         if path is not None:
             return Resolved(name, path, "hf-cache", repo, path.name)
+    unreachable = False
     if not _offline(local_files_only):
         try:
             path = _from_hub(repo, revision, hub)
             return Resolved(name, path, "hub", repo, path.name)
         except ConnectionError as error:
-            note = str(error)
+            note, unreachable = str(error), True
     else:
         note = "offline (local_files_only or HF_HUB_OFFLINE)"
     path = _from_cache(repo, revision, hub)
     if path is None:
         raise ValueError(f"{name} is not in the Hugging Face cache and the Hub was not used: {note}")
-    return Resolved(name, path, "hf-cache", repo, path.name, note)
+    return Resolved(name, path, "hf-cache", repo, path.name, note, unreachable)
 
 
 def _released(entry: Release, revision: str | None, local_files_only: bool, hub: dict) -> Resolved:
@@ -123,13 +126,13 @@ def _released(entry: Release, revision: str | None, local_files_only: bool, hub:
     path = _from_cache(entry.repo_id, wanted, hub)
     if path is not None:
         return Resolved(name, path, "hf-cache", entry.repo_id, path.name)
-    note = "offline (local_files_only or HF_HUB_OFFLINE)"
+    note, unreachable = "offline (local_files_only or HF_HUB_OFFLINE)", False
     if not _offline(local_files_only):
         try:
             path = _from_hub(entry.repo_id, wanted, hub)
             return Resolved(name, path, "hub", entry.repo_id, path.name)
         except (ValueError, ConnectionError) as error:
-            note = str(error)
+            note, unreachable = str(error), isinstance(error, ConnectionError)
     if wanted != entry.revision:
         raise ValueError(f"{name} at revision {wanted!r} is neither cached nor available from the Hub ({note}); "
                          f"the copy shipped with the package is revision {entry.revision!r}")
@@ -137,12 +140,13 @@ def _released(entry: Release, revision: str | None, local_files_only: bool, hub:
     if not (embedded / "config.yaml").is_file():
         raise ValueError(f"{name}: not cached, not available from the Hub ({note}), and the package has no "
                          f"embedded copy at {embedded}")
-    return Resolved(name, embedded, "embedded", entry.repo_id, entry.revision, note)
+    return Resolved(name, embedded, "embedded", entry.repo_id, entry.revision, note, unreachable)
 
 
 def resolve(name: str, *, revision: str | None = None, local_files_only: bool = False, cache_dir=None,
-            endpoint: str | None = None, token: str | None = None) -> Resolved:
-    """The model folder a name refers to, and where it came from (see the module docstring)."""
+            endpoint: str | None = None, token: str | None = None, quiet: bool = False) -> Resolved:
+    """The model folder a name refers to, and where it came from (see the module docstring); logged
+    on the ``zoo`` logger unless ``quiet`` (a caller that says it itself, as ``zoo demo`` does once)."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"a model name must be a non-empty string, got {name!r}")
     hub = {"cache_dir": cache_dir, "endpoint": endpoint, "token": token}
@@ -162,5 +166,6 @@ def resolve(name: str, *, revision: str | None = None, local_files_only: bool = 
         raise ValueError(f"{found.path} is not a folder")
     if not (found.path / "config.yaml").is_file():
         raise ValueError(f"{found.path} ({found.source}) is not a model folder: it has no config.yaml")
-    log.info("%s: the %s copy (%s)%s", name, found.source, found.path, f"; {found.note}" if found.note else "")
+    if not quiet:
+        log.info("%s: the %s copy (%s)%s", name, found.source, found.path, f"; {found.note}" if found.note else "")
     return found

@@ -55,8 +55,8 @@ def sample_runner(model, args: argparse.Namespace, out: Path, generator, options
         y = model.resynthesize(waveform, rate, generator=generator, **options)
     else:
         y = model.vocode(read_mel(args.mel), generator=generator, **options)
-    write_samples(y, out, sample_rate=model.sample_rate, title=f"{model.name}: {args.from_wav or args.mel}")
-    return f"wrote {y.shape[-1] / model.sample_rate:.2f} s of audio from {args.from_wav or args.mel} to {out}"
+    written = write_samples(y, out, sample_rate=model.sample_rate, title=f"{model.name}: {args.from_wav or args.mel}")
+    return f"wrote {y.shape[-1] / model.sample_rate:.2f} s of audio from {args.from_wav or args.mel} to {written}"
 
 
 HOOKS = CliHooks(sample_arguments=sample_arguments, sample_options=sample_options, sample_runner=sample_runner)

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from zoo import cards
-from zoo.evaluation import describe_device, model_device
+from zoo.evaluation import describe_device, model_device, progress_bar
 
 from . import metrics
 from .digits import evaluate_digits, quick_digits
@@ -65,7 +65,10 @@ def evaluate(model, data: AudioData, *, n: int | None = None, seed: int = 0, ste
     frontend, hop = model.frontend, model.frontend.hop
     rows, baseline_rows, wall, audio_seconds = [], [], 0.0, 0.0
     generator = torch.Generator().manual_seed(seed)
+    bar = progress_bar(f"{model.name}: vocoding {len(utterances)} held-out utterances and Griffin-Lim",
+                       len(utterances), unit="utterances")
     for ref in utterances:
+        bar.update()
         ref = ref[: len(ref) - len(ref) % hop]
         mel = frontend(ref)
         start = time.perf_counter()
@@ -76,6 +79,7 @@ def evaluate(model, data: AudioData, *, n: int | None = None, seed: int = 0, ste
         audio_seconds += len(ref) / model.sample_rate
         rows.append(metrics.compare(ref, est.float().cpu(), frontend))
         baseline_rows.append(metrics.compare(ref, metrics.griffin_lim(mel, frontend), frontend))
+    bar.close()
     settings = model.config.get("sampling", {})
     return {"protocol": PROTOCOL, "n": len(rows), "seconds_of_audio": round(audio_seconds, 2), "seed": seed,
             "sampler": sampler or settings.get("sampler"), "steps": steps or settings.get("steps"),

@@ -124,7 +124,7 @@ def read_samples(path) -> torch.Tensor:
 
 
 def _writer(suffix: str):
-    def write(x, path, *, model, title: str = "", mask=None) -> list[Path]:
+    def write(x, path, *, model, title: str = "", mask=None, labels=None) -> list[Path]:
         if mask is not None:
             raise ValueError("audio clips have no mask: every sample of a clip is real")
         path = Path(path)
@@ -133,7 +133,7 @@ def _writer(suffix: str):
         return [write_samples(x, path, sample_rate=model.sample_rate, title=title)]
     write.__name__ = f"write_{suffix[1:]}"
     write.__doc__ = (f"Clips (n, T) or (T,) of ``model`` (its sample_rate) -> [the {suffix} file] "
-                     "(see the module docstring).")
+                     "(see the module docstring); a sound file names no classes, so ``labels`` are ignored.")
     return write
 
 

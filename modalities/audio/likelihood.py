@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 
 from zoo import core
+from zoo.evaluation import ode_progress
 
 __all__ = ["CLIPS", "CROP_FRAMES", "RTOL", "ATOL", "PROBES", "BITS", "centre_crops", "log_likelihood",
            "bits_per_sample"]
@@ -74,8 +75,9 @@ def log_likelihood(model, x: torch.Tensor, mel: torch.Tensor | None = None, *, r
             with torch.no_grad():
                 denoiser = denoiser.bind(conditioner=model.network.condition(model.check_mel(mel).to(param.device,
                                                                                                    param.dtype)))
-        return core.log_likelihood(denoiser, x, method="hutchinson", num_probes=probes, rtol=rtol, atol=atol,
-                                   generator=generator, return_info=True)
+        with ode_progress(f"{model.name}: likelihood of {len(x)} clips") as advance:
+            return core.log_likelihood(denoiser, x, method="hutchinson", num_probes=probes, rtol=rtol, atol=atol,
+                                       generator=generator, return_info=True, callback=lambda fraction: advance(0, fraction))
     finally:
         model.train(was_training)
 

@@ -19,12 +19,13 @@
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 
 from zoo import core
-from zoo.evaluation import describe_device, draw, model_device
+from zoo.evaluation import describe_device, draw, model_device, ode_progress
 
 from . import metrics
 from .classifier import load_classifier
@@ -92,12 +93,14 @@ def likelihood(model, images: torch.Tensor, *, n: int = NLL_N, seed: int = 0, rt
     param = next(model.network.parameters())
     denoiser = model.denoiser()
     nats, nfe = [], 0
-    for chunk in x.split(NLL_BATCH):
-        logp, info = core.log_likelihood(denoiser, chunk.to(param.device, param.dtype), method="hutchinson",
-                                         num_probes=probes, rtol=rtol, atol=atol, generator=generator,
-                                         return_info=True)
-        nats.append(logp.cpu())
-        nfe += info["nfe"]
+    chunks = x.split(NLL_BATCH)
+    with ode_progress(f"{model.name}: likelihood of {len(x)} images", len(chunks)) as advance:
+        for i, chunk in enumerate(chunks):
+            logp, info = core.log_likelihood(denoiser, chunk.to(param.device, param.dtype), method="hutchinson",
+                                             num_probes=probes, rtol=rtol, atol=atol, generator=generator,
+                                             return_info=True, callback=functools.partial(advance, i))
+            nats.append(logp.cpu())
+            nfe += info["nfe"]
     bpd = core.bits_per_dim(torch.cat(nats), x[0].numel(), offset=7.0)  # 256 bins of width 2/256
     se = float(bpd.std() / math.sqrt(len(bpd))) if len(bpd) > 1 else float("nan")
     return {"bits_per_dim": float(bpd.mean()), "bits_per_dim_se": se, "nll_n": len(bpd), "nll_ode_nfe": nfe,

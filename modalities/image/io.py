@@ -1,8 +1,10 @@
 """Writing images: PNG grids (Pillow) and ``.npy`` arrays.
 
 ``write`` and ``read_npy`` are the modality's sample formats (``zoo.modality.SampleFormat``):
-``write(x, path, *, model, title="", mask=None) -> [path]`` puts a class-conditional model's
-classes in columns (balanced labels 0, 1, ..., K-1, 0, ... give class k in column k).
+``write(x, path, *, model, title="", mask=None, labels=None) -> [path]`` puts a class-conditional
+model's classes in columns (balanced labels 0, 1, ..., K-1, 0, ... give class k in column k); given
+the samples' ``labels``, the grid names the classes in a strip above it (one name per column when
+each column holds one class, else above every cell).
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ __all__ = ["FORMATS", "grid", "write_samples", "write", "read_png", "read_npy"]
 FORMATS = (".png", ".npy")
 MIN_CELL = 64  # small images are enlarged (nearest neighbour) to at least this many pixels
 CLASS_COLUMNS = 10  # default row length when it divides n: balanced labels put class k in column k
+LABEL_PIXELS = 11  # font size of class names; a name wider than its cell gets a smaller font, down to LABEL_MIN
+LABEL_MIN = 7
 
 
 def grid(x: torch.Tensor, columns: int | None = None, padding: int = 2) -> np.ndarray:
@@ -42,9 +46,56 @@ def grid(x: torch.Tensor, columns: int | None = None, padding: int = 2) -> np.nd
     return canvas[..., 0] if c == 1 else canvas
 
 
-def write_samples(x: torch.Tensor, path, *, title: str = "", columns: int | None = None) -> Path:
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size)
+    except (TypeError, OSError):  # Pillow without FreeType: its one bitmap font
+        return ImageFont.load_default()
+
+
+def _fitted(text: str, width: int):
+    """The largest font from LABEL_PIXELS down to LABEL_MIN in which ``text`` is at most ``width`` pixels wide."""
+    for size in range(LABEL_PIXELS, LABEL_MIN - 1, -1):
+        font = _font(size)
+        if font.getlength(text) <= width:
+            return font
+    return font
+
+
+def labelled(image, names: list[str], columns: int, cell: tuple[int, int], padding: int = 2):
+    """The grid ``image`` with each cell's class name above it: one strip on top naming every column's class
+    when each column holds one class, else a strip above every row.  names: (n,) class names, row by row."""
+    from PIL import Image, ImageDraw
+
+    w, h = cell
+    rows = math.ceil(len(names) / columns)
+    per_column = all(names[i] == names[i % columns] for i in range(len(names)))
+    strip = LABEL_PIXELS + 5
+    strips = 1 if per_column else rows
+    out = Image.new(image.mode, (image.width, image.height + strips * strip), 255 if image.mode == "L" else (255,) * 3)
+    draw = ImageDraw.Draw(out)
+    if per_column:
+        out.paste(image, (0, strip))
+    else:
+        for row in range(rows):  # each row's top gap and cells, moved down by the strips above it
+            band = image.crop((0, row * (h + padding), image.width, (row + 1) * (h + padding)))
+            out.paste(band, (0, row * (h + padding) + (row + 1) * strip))
+    ink = 0 if image.mode == "L" else (0, 0, 0)
+    for i, name in enumerate(names[:columns] if per_column else names):
+        row, column = divmod(i, columns)
+        centre = padding + column * (w + padding) + w / 2
+        top = (0 if per_column else row * (h + strip + padding)) + strip / 2 + 1
+        draw.text((centre, top), name, fill=ink, font=_fitted(name, w + padding), anchor="mm")
+    return out
+
+
+def write_samples(x: torch.Tensor, path, *, title: str = "", columns: int | None = None,
+                  labels: list[str] | None = None) -> Path:
     """Write images (n, C, H, W) in [-1, 1] to ``path``: a PNG grid (``columns`` per row, see
-    ``grid``; ``title`` goes in the PNG's text chunk) or the raw float array (``.npy``)."""
+    ``grid``; ``title`` goes in the PNG's text chunk; ``labels``, n class names, are written above
+    their cells, see ``labelled``) or the raw float array (``.npy``)."""
     from PIL import Image, PngImagePlugin
 
     path = Path(path)
@@ -63,17 +114,38 @@ def write_samples(x: torch.Tensor, path, *, title: str = "", columns: int | None
     if title:
         info.add_text("Title", title)
     image = Image.fromarray(grid(x, columns))
+    if labels is not None:
+        if len(labels) != len(x):
+            raise ValueError(f"got {len(labels)} labels for {len(x)} images")
+        n, _, h, w = x.shape
+        zoom = max(1, math.ceil(MIN_CELL / max(h, w)))
+        columns = columns or (CLASS_COLUMNS if n % CLASS_COLUMNS == 0 else math.ceil(math.sqrt(n)))
+        image = labelled(image, [str(name) for name in labels], columns, (w * zoom, h * zoom))
     return atomic_write(path, lambda tmp: image.save(tmp, format="PNG", pnginfo=info))
 
 
-def write(x: torch.Tensor, path, *, model=None, title: str = "", mask=None) -> list[Path]:
+def _class_names(model, labels) -> list[str] | None:
+    """Each sample's class name (the names of the model's data, else the label numbers), or None."""
+    if labels is None:
+        return None
+    from .data import CLASSES
+
+    known = tuple(model.class_names) if model is not None and model.class_names else CLASSES.get(
+        ((model.config.get("data") or {}).get("name") if model is not None else None), ())
+    indices = [int(k) for k in torch.as_tensor(labels).reshape(-1).tolist()]
+    return [known[k] if 0 <= k < len(known) else str(k) for k in indices]
+
+
+def write(x: torch.Tensor, path, *, model=None, title: str = "", mask=None, labels=None) -> list[Path]:
     """Samples (n, C, H, W) of ``model`` to ``path`` (.png grid or .npy), as ``[path]``; a
-    class-conditional model's grid has one column per class (fewer for n < K)."""
+    class-conditional model's grid has one column per class (fewer for n < K); ``labels`` (n,), the
+    samples' classes, put each class's name above its cells."""
     if mask is not None:
         raise ValueError("images have no mask: every pixel is real")
     classes = model.num_classes if model is not None else 0
     columns = min(len(x), classes) if classes else None
-    return [write_samples(x, path, title=title, columns=columns)]
+    names = _class_names(model, labels) if Path(path).suffix.lower() == ".png" else None
+    return [write_samples(x, path, title=title, columns=columns, labels=names)]
 
 
 def read_npy(path) -> torch.Tensor:

@@ -81,15 +81,17 @@ def card(config: dict) -> CardFacts:
                   "generated clouds live in that frame.")
     if conditional:
         example = ("from modalities.pointcloud import crop\n"
-                   f"x = model.sample(2, cond=\"{classes[4 % len(classes)]}\", guidance=2.0)   # (2, {data['points']}, 3)\n"
-                   f"done = model.complete(crop(x[:1]), cond=\"{classes[4 % len(classes)]}\")  # keep the +x half, "
-                   "regenerate the rest\n"
-                   f"# zoo sample {config.get('name', 'NAME')} --class {classes[4 % len(classes)]} -o t.ply")
+                   f"x = model.sample(2, cond=\"{classes[4 % len(classes)]}\", guidance=2.0, points=512)   # (2, 512, 3); "
+                   f"default {data['points']} points\n"
+                   f"done = model.complete(crop(x[:1]), points=512, cond=\"{classes[4 % len(classes)]}\")  # keep the +x "
+                   "half, regenerate the rest")
+        command = (f"zoo sample {{name}} --class {classes[4 % len(classes)]} -o t.ply   # one cloud (.obj, .glb, .npy, "
+                   ".png too); -n 4: t_000.ply ...; --points 512: a draft")
     else:
         example = ("from modalities.pointcloud import crop\n"
-                   f"x = model.sample(2)                  # (2, {data['points']}, 3)\n"
-                   "done = model.complete(crop(x[:1]))   # keep the +x half, regenerate the rest\n"
-                   f"# zoo sample {config.get('name', 'NAME')} -o chairs.glb")
+                   f"x = model.sample(2, points=512)                  # (2, 512, 3); default {data['points']} points\n"
+                   "done = model.complete(crop(x[:1]), points=512)   # keep the +x half, regenerate the rest")
+        command = "zoo sample {name} -o chairs.glb   # one cloud (.ply, .obj, .npy, .png too); --points 512: a draft"
     return CardFacts(
         sources=tuple(source for source in SOURCES if source.name == name),
         data_note=described + normalised + (f"  Classes: {', '.join(f'{i} {c}' for i, c in enumerate(classes))}."
@@ -116,5 +118,6 @@ def card(config: dict) -> CardFacts:
         metrics={key: MetricDoc(what, higher) for key, (what, higher) in METRICS.items()},
         indexed_metrics=INDEXED,
         example=example,
+        command=command,
         protocol_settings=PROTOCOL_SETTINGS,
     )

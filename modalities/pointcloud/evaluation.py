@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 
 from zoo import core
-from zoo.evaluation import describe_device, draw, model_device
+from zoo.evaluation import describe_device, draw, model_device, ode_progress
 
 from . import metrics
 from .model import crop
@@ -63,9 +63,9 @@ def _set_scores(generated: torch.Tensor, reference: torch.Tensor, device, emd_n:
     with labels (class-conditional models) also the within-class 1-NNA and the nearest-reference class accuracy."""
     g, r = generated.to(device), reference.to(device)
     gpu = device.type == "cuda"  # bigger chunks of cloud pairs: a GPU has the memory and wants the work
-    d_gr = metrics.pairwise_chamfer(g, r, pairs_per_chunk=64 if gpu else None)
-    d_gg = metrics.pairwise_chamfer(g, g, pairs_per_chunk=64 if gpu else None)
-    d_rr = metrics.pairwise_chamfer(r, r, pairs_per_chunk=64 if gpu else None)
+    d_gr = metrics.pairwise_chamfer(g, r, pairs_per_chunk=64 if gpu else None, progress=True)
+    d_gg = metrics.pairwise_chamfer(g, g, pairs_per_chunk=64 if gpu else None, progress=True)
+    d_rr = metrics.pairwise_chamfer(r, r, pairs_per_chunk=64 if gpu else None, progress=True)
     out = {"mmd_cd": metrics.mmd(d_gr), "cov_cd": metrics.coverage(d_gr), "1nna_cd": metrics.one_nna(d_gg, d_rr, d_gr),
            "jsd": metrics.occupancy_jsd(generated, reference)}
     if generated_labels is not None:
@@ -80,7 +80,8 @@ def _set_scores(generated: torch.Tensor, reference: torch.Tensor, device, emd_n:
                                        "not computed: fewer than 2 clouds of every class")
     k = min(emd_n, len(generated))
     d_emd = metrics.pairwise_emd_sinkhorn(g[:k], r[:k], points=min(EMD_POINTS, g.shape[1], r.shape[1]),
-                                          generator=torch.Generator().manual_seed(seed), pairs_per_chunk=256 if gpu else None)
+                                          generator=torch.Generator().manual_seed(seed), pairs_per_chunk=256 if gpu else None,
+                                          progress=True)
     out.update(mmd_emd_approx=metrics.mmd(d_emd), cov_emd_approx=metrics.coverage(d_emd))
     return out
 
@@ -137,8 +138,10 @@ def likelihood(model, data, *, n: int = LIKELIHOOD_N, points: int | None = None,
     was_training = model.training
     model.eval()
     try:
-        logp, info = core.log_likelihood(denoiser, x0, method="hutchinson", num_probes=probes, rtol=rtol, atol=atol,
-                                         generator=torch.Generator().manual_seed(seed), return_info=True)
+        with ode_progress(f"{model.name}: likelihood of {n} clouds") as advance:
+            logp, info = core.log_likelihood(denoiser, x0, method="hutchinson", num_probes=probes, rtol=rtol,
+                                             atol=atol, generator=torch.Generator().manual_seed(seed), return_info=True,
+                                             callback=lambda fraction: advance(0, fraction))
     finally:
         model.train(was_training)
     nll = -logp.double().cpu() / points
@@ -217,13 +220,16 @@ def sample_metrics(model, data, *, n: int | None = None, seed: int = 0, steps: i
 
 def preview(model, n: int, *, seed: int = 0, steps: int | None = None) -> tuple[torch.Tensor, dict]:
     """n samples for cards and ``zoo demo`` (steps None: the model's own): a class-conditional model
-    draws class k in column k, at its guidance."""
+    draws class k in column k, at its guidance; the caption names the classes drawn (every class once
+    n reaches their number, else the first n)."""
     generator = torch.Generator().manual_seed(seed)
     labels = model.balanced_labels(n)
     x, info = model.sample(n, cond=labels, steps=steps, generator=generator, return_info=True)
     settings = {"sampler": info.sampler, "steps": len(info.ts) - 1, "nfe": info.nfe, "seed": seed}
     if labels is not None:
         guidance = model.config.get("sampling", {}).get("guidance")
-        settings.update(guidance=guidance, what=f"{n} samples, class k in column k ({', '.join(model.class_names)}), "
-                                                f"guidance {guidance}")
+        names = model.class_names or tuple(str(k) for k in range(model.num_classes))
+        drawn = (f"{n} samples, class k in column k ({', '.join(names)})" if n >= len(names) else  # every class
+                 f"{n} sample{'s' if n != 1 else ''} of class{'es' if n != 1 else ''} {', '.join(names[:n])}")
+        settings.update(guidance=guidance, what=f"{drawn}, guidance {guidance}")
     return x, settings

@@ -49,6 +49,7 @@ CLASS_COLUMNS = (8, 10)  # grid row lengths tried in turn when one divides n: th
 CELL_INCHES = 1.5  # size of one preview cell
 DPI = 100  # preview resolution: a cell is CELL_INCHES * DPI = 150 pixels square
 TITLE_INCHES = 0.4  # room for the suptitle above the grid, when there is a title
+TITLE_POINTS = (11, 10, 9, 8)  # suptitle font sizes tried in turn until the title, wrapped at spaces, fits the width
 POINT_SIZE = 0.5  # preview marker area (points^2)
 VIEW = (20.0, -60.0)  # preview camera (elevation, azimuth) in degrees
 ZOOM = 1.0  # 3-D axes scale: 1 fits the whole bounding cube (a full cube cloud) in its cell
@@ -154,11 +155,11 @@ def write_samples(x: torch.Tensor, path, *, title: str = "", labels=None, class_
     return _write_files(x.numpy(), path, suffix)
 
 
-def write(x: torch.Tensor, path, *, model=None, title: str = "", mask=None) -> list[Path]:
+def write(x: torch.Tensor, path, *, model=None, title: str = "", mask=None, labels=None) -> list[Path]:
     """The modality's sample writer (``SampleFormat.write``): ``write_samples(x, path, title=title)``,
     returning every file written (``written_paths``: one, or one per cloud for several ``.ply``/``.obj``
-    clouds).  ``model`` (the ZooModel that drew them) is not needed: a cloud file holds points only,
-    and the title says what was drawn.  ``mask``: point clouds have a fixed number of points, so a
+    clouds).  ``labels`` (n,), the clouds' classes: the PNG titles each cell and the GLB names each node
+    by its class (``model.class_names``).  ``mask``: point clouds have a fixed number of points, so a
     mask is accepted only when it marks every point real (n, N) all ones."""
     x = _clouds(x)
     if mask is not None:
@@ -166,7 +167,9 @@ def write(x: torch.Tensor, path, *, model=None, title: str = "", mask=None) -> l
         if tuple(mask.shape) != tuple(x.shape[:2]) or not bool((mask != 0).all()):
             raise ValueError(f"point clouds have a fixed number of points: a mask must be all ones of shape "
                              f"{tuple(x.shape[:2])}, got one of shape {tuple(mask.shape)} with padding")
-    write_samples(x, path, title=title)
+    shown = labels is not None and Path(path).suffix.lower() in (".png", ".glb")
+    names = list(model.class_names) if shown and model is not None and model.class_names else None
+    write_samples(x, path, title=title, labels=labels if shown else None, class_names=names)
     return written_paths(path, x.shape[0])
 
 
@@ -246,6 +249,25 @@ def _write_glb(x: np.ndarray, path: Path, title: str, labels, class_names) -> Pa
     return _write_bytes(path, scene.export(file_type="glb"))
 
 
+def _title_lines(title: str, width_inches: float) -> tuple[list[str], float]:
+    """The title wrapped at spaces onto lines that fit ``width_inches``, and its font size: the largest of
+    ``TITLE_POINTS`` that fits (the smallest, however long a word is)."""
+    from matplotlib.textpath import TextPath
+
+    width = 0.94 * width_inches * 72  # in points, a little margin
+    for size in TITLE_POINTS:
+        lines: list[str] = []
+        for word in title.split(" "):
+            joined = f"{lines[-1]} {word}" if lines else word
+            if lines and TextPath((0, 0), joined, size=size).get_extents().width <= width:
+                lines[-1] = joined
+            else:
+                lines.append(word)
+        if all(TextPath((0, 0), line, size=size).get_extents().width <= width for line in lines):
+            break
+    return lines, size
+
+
 def _write_png(x: np.ndarray, path: Path, title: str, labels, class_names) -> Path:
     from matplotlib.figure import Figure
     from mpl_toolkits.mplot3d import Axes3D  # noqa: F401  (registers the "3d" projection)
@@ -253,7 +275,8 @@ def _write_png(x: np.ndarray, path: Path, title: str, labels, class_names) -> Pa
     n = x.shape[0]
     columns = _columns(n)
     rows = math.ceil(n / columns)
-    top = TITLE_INCHES if title else 0.0
+    lines, size = _title_lines(title, columns * CELL_INCHES) if title else ([], 0)
+    top = TITLE_INCHES + (len(lines) - 1) * 1.25 * size / 72 if title else 0.0
     figure = Figure(figsize=(columns * CELL_INCHES, rows * CELL_INCHES + top), dpi=DPI)  # no pyplot, no display
     figure.subplots_adjust(left=0, right=1, bottom=0, top=1 - top / (rows * CELL_INCHES + top), wspace=0, hspace=0)
     ground = [a for a in range(3) if a != UP_AXIS]  # plot (horizontal, depth, up) as matplotlib's (x, y, z)
@@ -276,7 +299,7 @@ def _write_png(x: np.ndarray, path: Path, title: str, labels, class_names) -> Pa
             axes.text2D(0.5, 1.0, _class_name(labels[i], class_names), transform=axes.transAxes, ha="center",
                         va="top", fontsize=8)
     if title:
-        figure.suptitle(title, fontsize=11, y=1 - 0.5 * TITLE_INCHES / (rows * CELL_INCHES + top), va="center")
+        figure.suptitle("\n".join(lines), fontsize=size, y=1 - 0.5 * top / (rows * CELL_INCHES + top), va="center")
     metadata = {"Title": title} if title else {}
     return atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=DPI, metadata=metadata))
 

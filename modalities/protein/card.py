@@ -84,7 +84,6 @@ INDEXED = ("bonds_within", "angles_within", "break_free", "clash_rate", "rama_di
 def card(config: dict) -> CardFacts:
     """What the model card of a protein model with ``config`` (its config.yaml as a dict) says."""
     name = config["data"]["name"]
-    load = config.get("name", "NAME")
     sources, note = ((SOURCES, CHAINS) if name == "chains" else ((IDEAL,), "") if name == "ideal"
                      else ((), f"`{name}`: see training/recipe.yaml."))
     return CardFacts(
@@ -118,10 +117,9 @@ def card(config: dict) -> CardFacts:
                  "io.write_backbone(\"chain.pdb\", x[0])     # one chain: residues 1-100 of chain A\n"
                  "done = model.scaffold(\"chain.pdb\", \"10-20,A41-56,10-20\", n=4)   # its residues 41-56 held, "
                  "new ones around\n"
-                 "print(done.lengths, done.motif_rmsd)     # done.x (4, L, 4, 3), done.mask, done.motif\n"
-                 f"# zoo sample {load} --length 100 -n 8 -o out/            # out/backbone_000.pdb ...\n"
-                 f"# zoo sample {load} --motif out/backbone_000.pdb --contig \"10-20,A41-56,10-20\" -n 8 -o "
-                 "scaffolds/"),
+                 "print(done.lengths, done.motif_rmsd)     # done.x (4, L, 4, 3), done.mask, done.motif"),
+        command=("zoo sample {name} --length 100 -n 8 -o out/   # out/backbone_000.pdb ... (also .cif; .png: CA traces)\n"
+                 "zoo sample {name} --motif out/backbone_000.pdb --contig \"10-20,A41-56,10-20\" -n 8 -o scaffolds/"),
         metrics=METRICS,
         indexed_metrics=INDEXED,
         protocol_settings=PROTOCOL_SETTINGS,

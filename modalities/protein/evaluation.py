@@ -36,7 +36,7 @@ import math
 import torch
 
 from zoo.core import log_likelihood, priors
-from zoo.evaluation import draw
+from zoo.evaluation import draw, ode_progress
 
 from . import metrics
 from .geometry import BOND_C_N, dihedrals, random_rotations
@@ -194,8 +194,10 @@ def likelihood(model, data, *, seed: int = 0, chains: int = LIKELIHOOD["chains"]
     was_training = model.training
     model.eval()
     try:
-        logp, info = log_likelihood(denoiser, prior.project(x), method="hutchinson", num_probes=probes, rtol=rtol,
-                                    atol=atol, generator=torch.Generator().manual_seed(seed), return_info=True)
+        with ode_progress(f"{model.name}: likelihood of {len(picked)} chains") as advance:
+            logp, info = log_likelihood(denoiser, prior.project(x), method="hutchinson", num_probes=probes, rtol=rtol,
+                                        atol=atol, generator=torch.Generator().manual_seed(seed), return_info=True,
+                                        callback=lambda fraction: advance(0, fraction))
     finally:
         model.train(was_training)
     nll = -logp.double().cpu() / mask.sum(1).double().cpu()

@@ -314,6 +314,33 @@ def residue_mask(backbone) -> np.ndarray:
 
 PREVIEW_COLUMNS = 4
 PREVIEW_CELL_INCHES = 2.4
+PREVIEW_ZOOM = 1.4  # the cube's inscribed sphere then spans 6-93% of a panel's height (the label above it), any view
+PREVIEW_FILL = 0.8  # the widest trace reaches this fraction of its half-panel from the centre (below the label)
+
+
+def _fill(figure, panels: list, half: float) -> None:
+    """Draw the figure once, measure how far the traces reach from their panels' centres (coloured pixels), and
+    narrow every panel's limits alike so that the farthest reaches PREVIEW_FILL of its half-panel.  Orthographic
+    panels centred on their traces scale exactly, so every trace stays inside its panel."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())[..., :3].astype(np.int16)
+    coloured = np.ptp(pixels, axis=-1) > 60  # the jet-coloured traces, not the white ground or the black labels
+    reach = 0.0
+    for axes in panels:
+        box = axes.get_window_extent()
+        left, right = int(round(box.x0)), int(round(box.x1))
+        upper, lower = len(pixels) - int(round(box.y1)), len(pixels) - int(round(box.y0))
+        ys, xs = np.nonzero(coloured[upper:lower, left:right])
+        if len(xs):
+            cx, cy = (right - left - 1) / 2, (lower - upper - 1) / 2
+            reach = max(reach, float(np.abs(xs - cx).max() + 1) / cx, float(np.abs(ys - cy).max() + 1) / cy)
+    if reach > 0 and PREVIEW_FILL / reach > 1:
+        for axes in panels:
+            for set_limits in (axes.set_xlim, axes.set_ylim, axes.set_zlim):
+                set_limits(-half * reach / PREVIEW_FILL, half * reach / PREVIEW_FILL)
 
 
 def write_preview(path, backbones, *, mask=None, title: str = "") -> Path:
@@ -330,23 +357,30 @@ def write_preview(path, backbones, *, mask=None, title: str = "") -> Path:
     traces = [x[b, mask[b], 1] for b in range(len(x))]
     if any(len(t) < 2 for t in traces):
         raise ValueError("every backbone needs at least 2 residues to draw")
-    half = 0.8 * max(float(np.abs(t - t.mean(0)).max()) for t in traces) or 1.0  # corners may clip
+    # every panel at one scale, first the largest distance of a CA from its chain's centre: a point within it lies in
+    # the sphere inside the axes' cube, whose picture at PREVIEW_ZOOM stays inside the panel whatever the view; then
+    # enlarged until the widest trace drawn spans PREVIEW_FILL of its panel (``_fill``)
+    half = max(float(np.linalg.norm(t - t.mean(0), axis=1).max()) for t in traces) or 1.0
     columns = min(PREVIEW_COLUMNS, len(traces))
     rows = -(-len(traces) // columns)
     top = 0.4 if title else 0.0
     height = rows * PREVIEW_CELL_INCHES + top
     figure = Figure(figsize=(columns * PREVIEW_CELL_INCHES, height), dpi=100)
     figure.subplots_adjust(left=0, right=1, bottom=0, top=1 - top / height, wspace=0, hspace=0)
+    panels = []
     for i, trace in enumerate(traces):
         axes = figure.add_subplot(rows, columns, i + 1, projection="3d")
+        axes.set_proj_type("ortho")  # the picture scales exactly with the limits (``_fill``)
+        panels.append(axes)
         trace = trace - trace.mean(0)
         colours = colormaps["jet"](np.linspace(0, 1, len(trace) - 1))
         axes.add_collection3d(Line3DCollection(np.stack([trace[:-1], trace[1:]], 1), colors=colours, linewidths=1.4))
         for set_limits in (axes.set_xlim, axes.set_ylim, axes.set_zlim):
             set_limits(-half, half)
-        axes.set_box_aspect((1, 1, 1), zoom=1.5)  # matplotlib's default leaves a wide empty margin
+        axes.set_box_aspect((1, 1, 1), zoom=PREVIEW_ZOOM)
         axes.set_axis_off()
         axes.text2D(0.5, 0.95, f"{len(trace)} residues", transform=axes.transAxes, ha="center", fontsize=8)
+    _fill(figure, panels, half)
     if title:
         figure.suptitle(title, fontsize=10, y=1 - 0.5 * top / height, va="center")
     metadata = {"Title": title} if title else {}
@@ -356,13 +390,13 @@ def write_preview(path, backbones, *, mask=None, title: str = "") -> Path:
 SAMPLE_SUFFIXES = (".png", ".pdb", ".cif")  # the modality's sample formats; the first is the preview
 
 
-def write(x, path, *, model, title: str = "", mask=None) -> list[Path]:
+def write(x, path, *, model, title: str = "", mask=None, labels=None) -> list[Path]:
     """Samples to ``path``, the modality's writer (``zoo.modality.SampleFormat``): backbones x
     (n, L, 4, 3) (zero padding = absent residues, or ``mask`` (n, L), True for real ones) as
     ``.png`` one preview grid (``write_preview``, titled ``title``) or ``.pdb`` / ``.cif`` one file
     per backbone, ``<stem>_000<suffix>``, ... (``write_backbone``); a single backbone (L, 4, 3) goes
-    to ``path`` itself.  ``model`` (the ZooModel) is not needed: backbones carry no rate or class.
-    Returns the files written."""
+    to ``path`` itself.  ``model`` (the ZooModel) is not needed: backbones carry no rate or class
+    (``labels`` are ignored).  Returns the files written."""
     suffix = Path(path).suffix.lower()
     if suffix not in SAMPLE_SUFFIXES:
         raise ValueError(f"{path}: protein samples are written as {list(SAMPLE_SUFFIXES)}")

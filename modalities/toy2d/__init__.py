@@ -10,8 +10,8 @@ from .io import read_samples, write_samples
 from .metrics import PROTOCOL, evaluate, sample_metrics, sample_quality
 
 
-def _write(x, path, *, model=None, title: str = "", mask=None) -> list:
-    return [write_samples(x, path, title=title)]
+def _write(x, path, *, model=None, title: str = "", mask=None, labels=None) -> list:
+    return [write_samples(x, path, title=title, labels=labels if str(path).lower().endswith(".png") else None)]
 
 
 MODALITY = Modality(

@@ -20,8 +20,24 @@ def _figure(size=(4, 4)):
     return plt.figure(figsize=size, dpi=100)
 
 
-def scatter(ax, points: np.ndarray, title: str = "", limit: float = 3.0) -> None:
-    ax.scatter(points[:, 0], points[:, 1], s=1.5, alpha=0.6, color="#1f5fa8", linewidths=0)
+LIMIT = 3.0  # the plots' half-width at least; wider when the points reach further (``half_width``)
+
+
+def half_width(points: np.ndarray) -> float:
+    """A half-width that holds the whole distribution: LIMIT, or 8% beyond the 99.9th percentile of the
+    points' largest coordinate (so that a handful of strays do not shrink the picture)."""
+    if len(points) == 0:
+        return LIMIT
+    reach = float(np.quantile(np.abs(points).max(axis=1), 0.999))
+    return max(LIMIT, 1.08 * reach) if np.isfinite(reach) else LIMIT
+
+
+def scatter(ax, points: np.ndarray, title: str = "", limit: float = LIMIT, labels=None) -> None:
+    """Points (n, 2) on ``ax`` within [-limit, limit]^2; ``labels`` (n,): coloured by class."""
+    from matplotlib import colormaps
+
+    colours = {"color": "#1f5fa8"} if labels is None else {"c": colormaps["tab10"](np.asarray(labels) % 10)}
+    ax.scatter(points[:, 0], points[:, 1], s=1.5, alpha=0.6, linewidths=0, **colours)
     ax.set_xlim(-limit, limit)
     ax.set_ylim(-limit, limit)
     ax.set_aspect("equal")
@@ -31,8 +47,9 @@ def scatter(ax, points: np.ndarray, title: str = "", limit: float = 3.0) -> None
         ax.set_title(title, fontsize=9)
 
 
-def write_samples(x: torch.Tensor, path, *, title: str = "") -> Path:
-    """Write samples (n, 2) to ``path``; the extension picks the format."""
+def write_samples(x: torch.Tensor, path, *, title: str = "", labels=None) -> Path:
+    """Write samples (n, 2) to ``path``; the extension picks the format.  The ``.png`` scatter plot holds
+    every point but strays (``half_width``); ``labels`` (n,) colour its points by class."""
     path = Path(path)
     x = torch.as_tensor(x).detach().cpu()
     if x.ndim != 2 or x.shape[1] != 2:
@@ -49,7 +66,8 @@ def write_samples(x: torch.Tensor, path, *, title: str = "") -> Path:
     if suffix == ".csv":
         return atomic_write(path, lambda tmp: np.savetxt(tmp, points, delimiter=",", header="x,y", comments=""))
     fig = _figure()
-    scatter(fig.add_axes([0.02, 0.02, 0.96, 0.9]), points, title)
+    shown = None if labels is None else torch.as_tensor(labels).reshape(-1).numpy()
+    scatter(fig.add_axes([0.02, 0.02, 0.96, 0.9]), points, title, limit=half_width(points), labels=shown)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     import matplotlib.pyplot as plt
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from zoo import core
-from zoo.evaluation import draw
+from zoo.evaluation import draw, ode_progress
 
 from .data import Checkerboard, MixtureData, Toy2D
 
@@ -72,8 +72,9 @@ def evaluate(model, data: Toy2D, *, n: int | None = None, steps: int | None = No
     if model.is_consistency:
         out["log_likelihood"] = "not computed: a consistency model defines no probability-flow ODE"
     else:
-        with torch.no_grad():
-            ll = core.log_likelihood(model.denoiser(), held_out.to(next(model.parameters()).device), method="exact")
+        with torch.no_grad(), ode_progress(f"{model.name}: likelihood of {likelihood_n} held-out points") as advance:
+            ll = core.log_likelihood(model.denoiser(), held_out.to(next(model.parameters()).device), method="exact",
+                                     callback=lambda fraction: advance(0, fraction))
         out["log_likelihood"] = float(ll.mean())
     out["data_log_density"] = float(data.log_prob(held_out.double()).mean())
     entropy, se = data.entropy()

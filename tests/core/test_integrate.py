@@ -32,3 +32,11 @@ def test_tolerance_controls_error_and_work():
         errors.append(abs(y.item() - math.exp(-1.5**3)))
         work.append(len(calls))
     assert errors[1] < 1e-7 and errors[1] < errors[0] and work[1] > work[0]
+
+
+def test_callback_reports_the_fraction_of_the_span_covered():
+    seen = []
+    (y,) = dopri5(lambda s, ys: [-ys[0]], [torch.ones(1, 1, dtype=F64)], 2.0, 0.5, rtol=1e-6, atol=1e-6,
+                  callback=seen.append)
+    assert len(seen) > 3 and seen[-1] == 1.0 and all(0 < a < b for a, b in zip(seen, seen[1:]))
+    torch.testing.assert_close(y, torch.full((1, 1), math.exp(1.5), dtype=F64), rtol=1e-5, atol=0)

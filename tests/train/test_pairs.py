@@ -16,7 +16,8 @@ def test_pairs_are_the_models_ode_samples_from_their_noise(tmp_path):
         noise, x = torch.from_numpy(arrays["noise"]), torch.from_numpy(arrays["x"])
         assert sorted(arrays.files) == ["noise", "x"]
     scale = float(model.schedule.sigma(model.schedule.t_max))
-    expected = model.sample(10, sampler="heun", steps=4, x_T=noise * scale)
+    # in the same batches of 4: a batch's size changes the rounding of its matrix products
+    expected = torch.cat([model.sample(len(z), sampler="heun", steps=4, x_T=z * scale) for z in noise.split(4)])
     torch.testing.assert_close(x, expected, rtol=1e-5, atol=1e-5)
     data = CoupledData(dataset("ring8"), path)
     batch = data.batch(6, torch.Generator().manual_seed(0))

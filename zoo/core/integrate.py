@@ -49,9 +49,10 @@ def _error_norm(ys, ys_new, errs, rtol, atol) -> float:
 
 def dopri5(f: Callable[[float, list], list], ys: Sequence[torch.Tensor], s0: float, s1: float, *,
            rtol: float = 1e-5, atol: float = 1e-5, first_step: float | None = None,
-           max_steps: int = 100_000) -> list[torch.Tensor]:
+           max_steps: int = 100_000, callback: Callable[[float], None] | None = None) -> list[torch.Tensor]:
     """Integrate ``dy/ds = f(s, y)`` from ``s0`` to ``s1`` (either direction); ``ys`` is a list of
-    tensors with a common batch dimension.  Returns the state at ``s1``."""
+    tensors with a common batch dimension.  Returns the state at ``s1``.  ``callback(fraction)``, if
+    given, is called after each accepted step with the fraction of the span covered (0 to 1)."""
     ys = [y.clone() for y in ys]
     span = s1 - s0
     if span == 0:
@@ -71,6 +72,8 @@ def dopri5(f: Callable[[float, list], list], ys: Sequence[torch.Tensor], s0: flo
         err = _error_norm(ys, ys_new, errs, rtol, atol)
         if err <= 1.0 or abs(h) < 1e-14 * max(1.0, abs(s)):
             s, ys, k1 = s + h, ys_new, ks[6]
+            if callback is not None:
+                callback(min(1.0, (s - s0) / span))
             if direction * (s - s1) >= 0:
                 return ys
         factor = 0.9 * err ** -0.2 if err > 0 else 10.0

@@ -51,11 +51,13 @@ def _probes(denoiser, x0, method, num_probes, generator):
 
 def log_likelihood(denoiser, x0: torch.Tensor, *, method: str = "auto", num_probes: int = 1,
                    rtol: float = 1e-5, atol: float = 1e-5, t_max: float | None = None, sigma_min: float = 1e-5,
-                   generator: torch.Generator | None = None, return_info: bool = False):
+                   generator: torch.Generator | None = None, return_info: bool = False, callback=None):
     """log p(x0) in nats per example, shape (B,), by the probability-flow ODE.
 
     x0: (B, ...) data.  method: "exact" divergence, "hutchinson" (``num_probes`` Rademacher
     probes, held fixed along the path) or "auto" (exact up to 32 dimensions).
+    callback: ``callback(fraction)`` after each accepted solver step, the fraction of the path
+    integrated (0 to 1), e.g. for a progress bar.
     """
     if not isinstance(x0, torch.Tensor) or x0.ndim < 2 or not x0.is_floating_point():
         raise ValueError(f"x0 must be a floating-point tensor of shape (B, ...), got {tuple(getattr(x0, 'shape', ()))}")
@@ -72,7 +74,8 @@ def log_likelihood(denoiser, x0: torch.Tensor, *, method: str = "auto", num_prob
         return [v, div]
 
     zero = torch.zeros(x0.shape[0], dtype=torch.float64, device=x0.device)
-    z1, delta = dopri5(f, [x0, zero], math.atan(sigma_min), theta1, rtol=rtol, atol=atol)
+    z1, delta = dopri5(f, [x0, zero], math.atan(sigma_min), theta1, rtol=rtol, atol=atol,
+                       callback=callback)
     logp = denoiser.prior.log_prob(z1, math.sin(theta1)) + delta
     if return_info:
         return logp, {"nfe": calls[0], "theta_max": theta1, "z_T": z1}

@@ -33,6 +33,7 @@ class Fake:
 
     def __init__(self, labels):
         self.labels, self.frontend, self.sample_rate, self.config = labels, FrontEnd(), SR, {"sampling": {}}
+        self.name = "audio/fake-tones"
 
     def parameters(self):  # where it runs: the CPU
         return iter([torch.zeros(1)])

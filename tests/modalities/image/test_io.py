@@ -62,3 +62,28 @@ def test_npy_round_trips_exactly_and_images_have_no_mask(tmp_path):
     np.save(tmp_path / "flat.npy", np.zeros(4))
     with pytest.raises(ValueError, match=r"shape \(4,\), not images"):
         io.read_npy(tmp_path / "flat.npy")
+
+
+class Named(Conditional):
+    """A class-conditional model with class names."""
+
+    def __init__(self, names):
+        super().__init__(len(names))
+        self.class_names, self.config = tuple(names), {}
+
+
+def test_class_names_go_above_their_columns_or_above_every_cell(tmp_path):
+    cell = io.MIN_CELL + 2
+    strip = io.LABEL_PIXELS + 5
+    black = torch.full((4, 1, 8, 8), -1.0)
+    [path] = io.write(black, tmp_path / "g.png", model=Named(["bag", "shoe"]), labels=[0, 1, 0, 1])
+    with Image.open(path) as image:  # class k in column k: one strip of names on top
+        assert image.size == (2 * cell + 2, 2 * cell + 2 + strip)
+        pixels = np.asarray(image)
+    assert (pixels[:strip] < 100).sum() > 20 and (pixels[strip + 2:strip + 2 + io.MIN_CELL, 2:2 + io.MIN_CELL] == 0).all()
+    [path] = io.write(torch.zeros(4, 1, 8, 8), tmp_path / "m.png", model=Named(["bag", "shoe"]), labels=[0, 1, 1, 0])
+    with Image.open(path) as image:  # mixed columns: a strip above every row
+        assert image.size == (2 * cell + 2, 2 * cell + 2 + 2 * strip)
+    [path] = io.write(torch.zeros(2, 1, 8, 8), tmp_path / "n.png", model=Conditional(2), title="t")
+    with Image.open(path) as image:  # no labels: the plain grid
+        assert image.size == (2 * cell + 2, cell + 2)

@@ -348,3 +348,25 @@ def test_sample_mesh_on_a_sphere(tmp_path):
     io.write_samples(clouds(1), tmp_path / "points.ply")
     with pytest.raises(ValueError, match="no surface"):
         io.sample_mesh(tmp_path / "points.ply", 10)
+
+
+def test_a_long_title_wraps_to_fit_one_cell(tmp_path):
+    title = "pointcloud/furniture: dpmpp_2m, 32 steps"
+    with Image.open(io.write_samples(clouds(1, points=200), tmp_path / "one.png", title=title)) as image:
+        assert image.width == CELL and image.height > CELL + TITLE and image.text["Title"] == title
+        pixels = np.asarray(image.convert("L"))
+    band = pixels[:image.height - CELL]  # the title above the cell
+    assert (band < 128).sum() > 100 and (band[:, :2] > 250).all() and (band[:, -2:] > 250).all()  # inked, not clipped
+    lines, size = io._title_lines(title, 10 * io.CELL_INCHES)
+    assert lines == [title] and size == io.TITLE_POINTS[0]  # a wide grid keeps one line at full size
+
+
+def test_the_sample_writer_names_each_cell_by_its_class(tmp_path):
+    class Shapes:
+        class_names = ("box", "torus")
+
+    [path] = io.write(clouds(2, points=200), tmp_path / "two.png", model=Shapes(), labels=[0, 1])
+    [plain] = io.write(clouds(2, points=200), tmp_path / "plain.png", model=Shapes())
+    with Image.open(path) as labelled, Image.open(plain) as unlabelled:
+        ink = [(np.asarray(im.convert("L"))[:20] < 100).sum() for im in (labelled, unlabelled)]
+    assert ink[0] > ink[1] + 20  # the class names on top of the cells

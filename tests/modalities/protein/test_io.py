@@ -267,3 +267,34 @@ def test_the_reader_pads_the_chains_of_a_file_with_several(tmp_path):
     assert pio.residue_mask(both).sum(1).tolist() == [12, 8]
     with pytest.raises(ValueError, match="no such file"):
         pio.read(tmp_path / "missing.pdb")
+
+
+def _turned(backbone: np.ndarray, direction) -> np.ndarray:
+    """The backbone (L, 4, 3) rotated so that its first-to-last CA vector points along ``direction``."""
+    a = backbone[-1, 1] - backbone[0, 1]
+    a, b = a / np.linalg.norm(a), np.asarray(direction, dtype=float) / np.linalg.norm(direction)
+    v, c = np.cross(a, b), float(a @ b)
+    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return backbone @ (np.eye(3) + k + k @ k / (1 + c)).T
+
+
+def test_preview_traces_stay_inside_their_panels(tmp_path):
+    """A long stretched chain beside short ones (one scale for all panels): no trace runs off its panel."""
+    from PIL import Image
+
+    x = torch.zeros(4, 103, 4, 3, dtype=torch.float64)
+    # a strand (about 3.3 A a residue, straight) across the screen of matplotlib's default view (azimuth -60)
+    x[0] = torch.from_numpy(_turned(ideal_backbone(103, phi=-120.0, psi=130.0), (0.866, 0.5, 0.0)))
+    for i, length in enumerate((60, 80, 90), 1):
+        x[i, :length] = torch.from_numpy(ideal_backbone(length, seed=i))
+    [png] = pio.write(x, tmp_path / "grid.png", model=None, title="four chains")
+    with Image.open(png) as image:
+        pixels = np.asarray(image.convert("RGB")).astype(int)
+    cell, title = 240, 40
+    for column in range(4):
+        panel = pixels[title:, column * cell:(column + 1) * cell]
+        coloured = np.ptp(panel, axis=-1) > 60  # jet-coloured trace, not white, grey or black text
+        assert coloured.sum() > 30, f"panel {column} is empty"
+        edge = np.concatenate([coloured[:3].ravel(), coloured[-3:].ravel(), coloured[:, :3].ravel(),
+                               coloured[:, -3:].ravel()])
+        assert not edge.any(), f"the trace of panel {column} reaches its edge"

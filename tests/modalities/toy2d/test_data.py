@@ -8,7 +8,7 @@ from modalities.toy2d import DATASETS, dataset
 F64 = torch.float64
 
 
-def grid(limit=4.0, n=400):
+def grid(limit=4.0, n=160):
     """Cell midpoints of an n x n grid on [-limit, limit]^2, and the cell area."""
     h = 2 * limit / n
     g = -limit + (torch.arange(n, dtype=F64) + 0.5) * h
@@ -17,6 +17,9 @@ def grid(limit=4.0, n=400):
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
 def test_density_integrates_to_one(name):
+    """Midpoint rule on a 0.05 grid.  For a Gaussian of std s the lattice sum's relative error is about
+    4 exp(-2 pi^2 s^2 / h^2) (Poisson summation), below 1e-21 for the sets' s >= 0.08; the checkerboard's
+    edges lie on grid lines, so its sum is exact.  The 2e-3 tolerance is left for the density itself."""
     xy, cell = grid()
     total = dataset(name).log_prob(xy).exp().sum().item() * cell
     assert total == pytest.approx(1.0, abs=2e-3)

@@ -25,3 +25,14 @@ def test_bad_output(tmp_path):
         write_samples(torch.randn(3, 2), tmp_path / "s.gif")
     with pytest.raises(ValueError, match="shape \\(n, 2\\)"):
         write_samples(torch.randn(3, 3), tmp_path / "s.npy")
+
+
+def test_the_plot_holds_the_whole_distribution_but_not_its_strays():
+    from modalities.toy2d import dataset, io
+
+    roll = dataset("swissroll").batch(4000, torch.Generator().manual_seed(0))["x"].numpy()
+    assert np.abs(roll).max() > io.LIMIT  # the outer arm reaches past the old fixed axes
+    assert io.half_width(roll) > np.quantile(np.abs(roll).max(1), 0.999)
+    assert io.half_width(np.zeros((10, 2))) == io.LIMIT  # small data keep the usual axes
+    strays = np.concatenate([np.random.default_rng(0).normal(size=(4000, 2)), [[40.0, 0.0]]])
+    assert io.half_width(strays) < 6  # one stray does not shrink the picture
