@@ -5,7 +5,7 @@ are extracted and run, so none can rot.
 - A bash block's commands run in order in one temporary folder (a later one may use what an earlier
   one made: train, then sample the trained folder), through bash, with ``HF_HUB_OFFLINE=1``; ``zoo``,
   ``python``, ``python3`` and ``torchrun`` there are this interpreter with this checkout, and the
-  folder links to the checkout's ``recipes/``, ``benchmarks/`` and ``tests/``, which the commands name.
+  folder links to the checkout's ``recipes/`` and ``benchmarks/``, which the commands name.
 - A python block runs as a script, in a subprocess, in a temporary folder of its own.
 - An install (``apt-get install``, ``pip install``, ``pip download``) is not re-run: what it installs
   must be installed (``dpkg-query``, ``importlib.metadata``), or its block is skipped with a reason
@@ -260,7 +260,7 @@ def test_bash_block(block, tmp_path):
     for command in todo:  # what the block installs must be there before anything runs
         if _installs(command) is not None and _missing(command):
             pytest.skip(f"not installed: {', '.join(_missing(command))} (`{command}`)")
-    for name in ("recipes", "benchmarks", "tests"):
+    for name in ("recipes", "benchmarks"):
         (tmp_path / name).symlink_to(ROOT / name)
     env = _env(tmp_path)
     for command in todo:
