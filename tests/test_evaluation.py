@@ -29,7 +29,7 @@ def test_the_likelihood_bar_reaches_the_end_and_leaves_the_result_alone(ring8, c
     fractions = []
     with ode_progress("likelihood") as advance:
         shown = core.log_likelihood(ring8.denoiser(), x, method="exact", rtol=1e-2, atol=1e-2,
-                                    callback=lambda f: (fractions.append(f), advance(0, f)))
+                                    callback=lambda f: (fractions.append(f), advance(f)))
     torch.testing.assert_close(shown, plain, rtol=0, atol=0)
     assert fractions[-1] == 1.0 and "likelihood" in capsys.readouterr().err
 

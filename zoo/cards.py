@@ -31,7 +31,7 @@ from .modality import LINK, CardFacts
 from .names import MODEL_CARDS
 from .registry import modality
 
-__all__ = ["render", "write_card", "front_matter", "summary", "caveat", "caveat_line", "add_sample", "write_json", "embed",
+__all__ = ["render", "write_card", "front_matter", "summary", "caveat", "caveat_line", "folder_caveat", "add_sample", "write_json", "embed",
            "TEMPLATE"]
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "model_cards" / "TEMPLATE.md"
@@ -114,6 +114,12 @@ def caveat_line(config: dict, metrics: dict | None, run: dict | None) -> str:
                          f"({'lower' if metric.lower_is_better else 'higher'} is better)")
         break
     return "; ".join(parts)
+
+
+def folder_caveat(folder, config: dict) -> str:
+    """:func:`caveat_line` of a model folder, from its metrics.json and training/run.json."""
+    folder = Path(folder)
+    return caveat_line(config, _read_json(folder / "metrics.json"), _read_json(folder / "training" / "run.json"))
 
 
 def _inline(mapping: dict) -> str:

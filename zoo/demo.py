@@ -9,7 +9,6 @@ Hugging Face cache, then the copies shipped with the package) and one line says 
 from __future__ import annotations
 
 import html
-import json
 import logging
 import math
 import re
@@ -23,7 +22,7 @@ from . import cards
 from .files import atomic_write
 from .folder import load_folder, read_config
 from .modality import PICTURE
-from .names import _offline, resolve
+from .names import is_offline, resolve
 from .registry import list_models, modality
 from .saving import draw_samples
 
@@ -125,7 +124,7 @@ def _order(found: dict) -> list[str]:
 def _resolve_all(chosen: list[str], options: dict) -> dict:
     """Each name's folder and config, trying the Hub until it once cannot be reached; says once where they came from."""
     found, unreachable, missing = {}, None, []
-    asked_offline = _offline(bool(options.get("local_files_only")))  # local_files_only or HF_HUB_OFFLINE
+    asked_offline = is_offline(bool(options.get("local_files_only")))  # local_files_only or HF_HUB_OFFLINE
     for name in chosen:
         offline = asked_offline or unreachable is not None
         where = resolve(name, quiet=True, **{**options, "local_files_only": offline})
@@ -164,11 +163,7 @@ def _output(adapter, out: Path, file: str, alt: str) -> str:
 
 def _caveat(card: str, folder: Path, config: dict) -> str:
     """The card's caveat; a card from before caveats: the same line measured from the folder."""
-    if "<!-- zoo:caveat -->" in card:
-        return cards.caveat(card)
-    metrics, run = (folder / "metrics.json"), (folder / "training" / "run.json")
-    return cards.caveat_line(config, json.loads(metrics.read_text()) if metrics.is_file() else None,
-                             json.loads(run.read_text()) if run.is_file() else None)
+    return cards.caveat(card) if "<!-- zoo:caveat -->" in card else cards.folder_caveat(folder, config)
 
 
 def _plan(name: str, config: dict, n: int | None, steps: int | None) -> tuple[int, int | None, str]:

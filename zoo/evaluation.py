@@ -53,10 +53,10 @@ def progress_bar(desc: str, total: float, unit: str = "it") -> tqdm:
 
 @contextmanager
 def ode_progress(desc: str, parts: int = 1):
-    """A bar over ``parts`` probability-flow ODE solves; yields ``advance(part, fraction)`` to call from
-    ``zoo.core.log_likelihood``'s callback (``callback=functools.partial(advance, i)``)."""
+    """A bar over ``parts`` probability-flow ODE solves; yields ``advance(fraction, part=0)``, the callback
+    of ``zoo.core.log_likelihood`` (``callback=advance``; solve i of several: ``functools.partial(advance, part=i)``)."""
     with progress_bar(desc, parts, unit="solves") as bar:
-        def advance(part: int, fraction: float) -> None:
+        def advance(fraction: float, part: int = 0) -> None:
             bar.n = part + fraction
             bar.refresh()
 

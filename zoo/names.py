@@ -21,7 +21,7 @@ from .folder import MODEL_FILES
 from .modality import Release
 from .registry import releases
 
-__all__ = ["Resolved", "resolve", "MODEL_CARDS", "embedded_folder"]
+__all__ = ["Resolved", "resolve", "is_offline", "MODEL_CARDS", "embedded_folder"]
 
 log = logging.getLogger("zoo")
 
@@ -50,7 +50,8 @@ def _hub_timeout() -> float:
     return float(os.environ.get("ZOO_HUB_TIMEOUT", "3"))
 
 
-def _offline(local_files_only: bool) -> bool:
+def is_offline(local_files_only: bool) -> bool:
+    """Whether the Hub must not be used: local_files_only, or HF_HUB_OFFLINE set."""
     from huggingface_hub import constants
 
     flag = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
@@ -106,7 +107,7 @@ def _hf_hub(name: str, repo: str, revision: str | None, local_files_only: bool, 
         if path is not None:
             return Resolved(name, path, "hf-cache", repo, path.name)
     unreachable = False
-    if not _offline(local_files_only):
+    if not is_offline(local_files_only):
         try:
             path = _from_hub(repo, revision, hub)
             return Resolved(name, path, "hub", repo, path.name)
@@ -127,7 +128,7 @@ def _released(entry: Release, revision: str | None, local_files_only: bool, hub:
     if path is not None:
         return Resolved(name, path, "hf-cache", entry.repo_id, path.name)
     note, unreachable = "offline (local_files_only or HF_HUB_OFFLINE)", False
-    if not _offline(local_files_only):
+    if not is_offline(local_files_only):
         try:
             path = _from_hub(entry.repo_id, wanted, hub)
             return Resolved(name, path, "hub", entry.repo_id, path.name)

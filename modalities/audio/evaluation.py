@@ -65,21 +65,20 @@ def evaluate(model, data: AudioData, *, n: int | None = None, seed: int = 0, ste
     frontend, hop = model.frontend, model.frontend.hop
     rows, baseline_rows, wall, audio_seconds = [], [], 0.0, 0.0
     generator = torch.Generator().manual_seed(seed)
-    bar = progress_bar(f"{model.name}: vocoding {len(utterances)} held-out utterances and Griffin-Lim",
-                       len(utterances), unit="utterances")
-    for ref in utterances:
-        bar.update()
-        ref = ref[: len(ref) - len(ref) % hop]
-        mel = frontend(ref)
-        start = time.perf_counter()
-        est = model.vocode(mel, steps=steps, sampler=sampler, timesteps=timesteps, generator=generator)
-        if est.is_cuda:
-            torch.cuda.synchronize()
-        wall += time.perf_counter() - start
-        audio_seconds += len(ref) / model.sample_rate
-        rows.append(metrics.compare(ref, est.float().cpu(), frontend))
-        baseline_rows.append(metrics.compare(ref, metrics.griffin_lim(mel, frontend), frontend))
-    bar.close()
+    with progress_bar(f"{model.name}: vocoding {len(utterances)} held-out utterances and Griffin-Lim",
+                      len(utterances), unit="utterances") as bar:
+        for ref in utterances:
+            ref = ref[: len(ref) - len(ref) % hop]
+            mel = frontend(ref)
+            start = time.perf_counter()
+            est = model.vocode(mel, steps=steps, sampler=sampler, timesteps=timesteps, generator=generator)
+            if est.is_cuda:
+                torch.cuda.synchronize()
+            wall += time.perf_counter() - start
+            audio_seconds += len(ref) / model.sample_rate
+            rows.append(metrics.compare(ref, est.float().cpu(), frontend))
+            baseline_rows.append(metrics.compare(ref, metrics.griffin_lim(mel, frontend), frontend))
+            bar.update()
     settings = model.config.get("sampling", {})
     return {"protocol": PROTOCOL, "n": len(rows), "seconds_of_audio": round(audio_seconds, 2), "seed": seed,
             "sampler": sampler or settings.get("sampler"), "steps": steps or settings.get("steps"),

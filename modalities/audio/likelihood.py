@@ -77,7 +77,7 @@ def log_likelihood(model, x: torch.Tensor, mel: torch.Tensor | None = None, *, r
                                                                                                    param.dtype)))
         with ode_progress(f"{model.name}: likelihood of {len(x)} clips") as advance:
             return core.log_likelihood(denoiser, x, method="hutchinson", num_probes=probes, rtol=rtol, atol=atol,
-                                       generator=generator, return_info=True, callback=lambda fraction: advance(0, fraction))
+                                       generator=generator, return_info=True, callback=advance)
     finally:
         model.train(was_training)
 

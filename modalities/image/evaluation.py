@@ -98,7 +98,7 @@ def likelihood(model, images: torch.Tensor, *, n: int = NLL_N, seed: int = 0, rt
         for i, chunk in enumerate(chunks):
             logp, info = core.log_likelihood(denoiser, chunk.to(param.device, param.dtype), method="hutchinson",
                                              num_probes=probes, rtol=rtol, atol=atol, generator=generator,
-                                             return_info=True, callback=functools.partial(advance, i))
+                                             return_info=True, callback=functools.partial(advance, part=i))
             nats.append(logp.cpu())
             nfe += info["nfe"]
     bpd = core.bits_per_dim(torch.cat(nats), x[0].numel(), offset=7.0)  # 256 bins of width 2/256

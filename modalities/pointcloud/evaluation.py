@@ -141,7 +141,7 @@ def likelihood(model, data, *, n: int = LIKELIHOOD_N, points: int | None = None,
         with ode_progress(f"{model.name}: likelihood of {n} clouds") as advance:
             logp, info = core.log_likelihood(denoiser, x0, method="hutchinson", num_probes=probes, rtol=rtol,
                                              atol=atol, generator=torch.Generator().manual_seed(seed), return_info=True,
-                                             callback=lambda fraction: advance(0, fraction))
+                                             callback=advance)
     finally:
         model.train(was_training)
     nll = -logp.double().cpu() / points

@@ -197,7 +197,7 @@ def likelihood(model, data, *, seed: int = 0, chains: int = LIKELIHOOD["chains"]
         with ode_progress(f"{model.name}: likelihood of {len(picked)} chains") as advance:
             logp, info = log_likelihood(denoiser, prior.project(x), method="hutchinson", num_probes=probes, rtol=rtol,
                                         atol=atol, generator=torch.Generator().manual_seed(seed), return_info=True,
-                                        callback=lambda fraction: advance(0, fraction))
+                                        callback=advance)
     finally:
         model.train(was_training)
     nll = -logp.double().cpu() / mask.sum(1).double().cpu()

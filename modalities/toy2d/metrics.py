@@ -74,7 +74,7 @@ def evaluate(model, data: Toy2D, *, n: int | None = None, steps: int | None = No
     else:
         with torch.no_grad(), ode_progress(f"{model.name}: likelihood of {likelihood_n} held-out points") as advance:
             ll = core.log_likelihood(model.denoiser(), held_out.to(next(model.parameters()).device), method="exact",
-                                     callback=lambda fraction: advance(0, fraction))
+                                     callback=advance)
         out["log_likelihood"] = float(ll.mean())
     out["data_log_density"] = float(data.log_prob(held_out.double()).mean())
     entropy, se = data.entropy()
