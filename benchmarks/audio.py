@@ -12,7 +12,12 @@ speed does not depend on the weights.  Measured, as ratios zoo / lmnt:
   62 frames (15,872 samples), fp32 and with autocast (bf16 for zoo, lmnt's own fp16 AMP on CUDA;
   on the CPU both use bf16 autocast).
 
+``--release NAME`` adds a row for a released vocoder at its own size and sampling defaults (e.g. the CPU
+preset's 12 x 32 network and its fitted 6-step grid) against lmnt at the base size, the size of lmnt's
+published checkpoint.
+
     python benchmarks/audio.py                 # CPU: 1 s of audio, 6 steps; training batch 4
+    python benchmarks/audio.py --only synthesis --release audio/diffwave    # the release beside lmnt's base size
     python benchmarks/audio.py --seconds 5 --full --batch 16 --device cuda   # the GPU protocol
 """
 from __future__ import annotations
@@ -123,6 +128,7 @@ def main(argv=None):
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--only", choices=["synthesis", "training"], help="run one half of the benchmark")
+    parser.add_argument("--release", help="also time this released vocoder (its own size and sampling defaults)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -148,6 +154,16 @@ def synthesis(zoo, lmnt, mel, frames, args, device):
         t_zoo = timed(lambda: zoo.vocode(mel[0], timesteps=name, sampler="ddpm"), device, args.repeat)
         audio_s = frames * 256 / 22050
         print(f"| {name} | {len(betas)} | {t_lmnt:.3f} | {t_zoo:.3f} | {t_lmnt / t_zoo:.2f}x | {audio_s / t_zoo:.1f} |")
+        if name == "fast" and args.release:
+            import zoo as library
+
+            released = library.load(args.release, local_files_only=True).to(device).eval()
+            size = sum(p.numel() for p in released.network.parameters())
+            t_release = timed(lambda: released.vocode(mel[0]), device, args.repeat)
+            sampling = released.config["sampling"]
+            print(f"| {args.release} ({size:,} parameters, its {sampling['sampler']} {sampling['timesteps']} "
+                  f"{sampling['steps']} steps) | {sampling['steps']} | {t_lmnt:.3f} | {t_release:.3f} | "
+                  f"{t_lmnt / t_release:.2f}x | {audio_s / t_release:.1f} |")
 
 
 def training(zoo, lmnt, args, device):

@@ -91,7 +91,10 @@ def test_train_sample_animate_eval_from_the_command_line(tmp_path, capsys):
     assert f"| `near_data` | {report['near_data']:.4g} |" in card
     assert f"zoo eval local-dir:{model} -n 200 --steps 4 --seed 0" in card
     run_record = json.loads((out / "model" / "training" / "run.json").read_text())
-    assert run_record["steps"] == 20 and run_record["processes"] == 1 and run_record["seconds"] > 0
+    (segment,) = run_record["segments"]
+    assert segment["steps"] == segment["last_step"] == 20 and segment["processes"] == 1 and segment["seconds"] > 0
+    assert run_record["totals"] == {"segments": 1, "steps": 20, "seconds": segment["seconds"],
+                                    "by_device": {"CPU": segment["seconds"]}}
     assert (out / "model" / "training" / "log.csv").read_text() == (out / "log.csv").read_text()
     assert "20 steps" in card and "CPU" in card
 

@@ -10,7 +10,7 @@ import torch
 
 import zoo
 from tests import browser
-from zoo import cards, demo, names
+from zoo import cards, demo, names, runs
 from zoo.modality import PICTURE
 from zoo.names import MODEL_CARDS
 
@@ -45,7 +45,7 @@ def test_the_page_shows_every_released_model_with_its_caveat_pictures_first(page
         assert caveat and '<p class="caveat"><strong>Caveat:</strong>' in section, name
         assert "`" not in section, f"{name}: Markdown left unrendered"
         assert f"<code>{name}</code>" in section  # the summary's inline code
-    assert "CPU-trained (16.9 minutes on CPU, 1 thread); not yet better than <code>griffin_lim_64</code>" in html
+    assert "CPU-trained (24 min on CPU in one segment, 2,500 steps); not yet better than <code>real_images</code>" in html
     # pictures at their pixel size, kept sharp; class-conditional grids name their classes in the picture
     assert re.search(r'<img width="\d+" height="\d+" src="image/fashion.png"', html)
     assert "image-rendering:pixelated" in html
@@ -108,11 +108,16 @@ AUDIO = json.loads((MODEL_CARDS / "audio/diffwave/metrics.json").read_text())
 CONFIG = {"modality": "audio"}
 
 
+def one_segment(device, seconds):
+    return runs.record(None, {"device": device, "processes": 1, "precision": "fp32", "first_step": 0,
+                              "last_step": 1000, "steps": 1000, "seconds": seconds, "date": None, "commit": None})
+
+
 def test_the_caveat_of_a_cpu_trained_model_behind_its_baseline_says_both():
-    run = {"device": "CPU, 1 thread", "seconds": 600.0}
-    assert cards.caveat_line(CONFIG, AUDIO, run) == (
-        "CPU-trained (10.0 minutes on CPU, 1 thread); not yet better than `griffin_lim_64` on band MRSTFT (vocoder): "
-        "1.937 against 0.6404 (lower is better)")  # the primary metric (bits per sample) has no baseline: the next
+    run = one_segment("CPU, 1 thread", 600.0)
+    assert cards.caveat_line(CONFIG, {**AUDIO, "mrstft_band": 1.937}, run) == (
+        "CPU-trained (10 min on CPU in one segment, 1,000 steps); not yet better than `griffin_lim_64` on band MRSTFT "
+        "to the recording: 1.937 against 0.6404 (lower is better)")  # a vocoder's primary metric
     image = json.loads((MODEL_CARDS / "image/mnist/metrics.json").read_text())
     assert cards.caveat_line({"modality": "image"}, image, None) == (
         "not yet better than `real_images` on FD (local classifier): 9.473 against 0.3492 (lower is better)")
@@ -120,8 +125,12 @@ def test_the_caveat_of_a_cpu_trained_model_behind_its_baseline_says_both():
 
 def test_a_model_that_beats_its_baseline_has_no_such_caveat_and_a_gpu_trained_one_none_at_all():
     better = {**AUDIO, "mrstft_band": 0.5}
-    assert cards.caveat_line(CONFIG, better, {"device": "NVIDIA H100 80GB HBM3", "seconds": 60.0}) == ""
-    assert cards.caveat_line(CONFIG, better, {"device": "CPU, 2 threads"}) == "CPU-trained (CPU, 2 threads)"
+    assert cards.caveat_line(CONFIG, better, one_segment("NVIDIA H100 80GB HBM3", 60.0)) == ""
+    assert cards.caveat_line(CONFIG, better, one_segment("CPU, 2 threads", 30.0)) == (
+        "CPU-trained (30 s on CPU in one segment, 1,000 steps)")
+    mixed = runs.record(one_segment("CPU, 2 threads", 30.0), {**one_segment("NVIDIA H100 80GB HBM3", 60.0)["segments"][0],
+                                                               "first_step": 1000, "last_step": 2000})
+    assert cards.caveat_line(CONFIG, better, mixed) == ""  # a segment on a GPU: not CPU-trained
     assert cards.caveat_line(CONFIG, {k: v for k, v in AUDIO.items() if not isinstance(v, dict)}, None) == ""
 
 
@@ -133,9 +142,10 @@ def test_the_card_carries_the_caveat_and_an_older_card_gains_it_under_its_summar
     assert "zoo:caveat" not in older and "## Notes" in older
     again = cards.render(folder, existing=older)
     assert again.index("<!-- /zoo:summary -->") < again.index("<!-- zoo:caveat -->") < again.index("## Notes")
-    assert cards.caveat(again).startswith("CPU-trained (16.9 minutes on CPU, 1 thread); not yet better than")
-    (folder / "training" / "run.json").write_text(json.dumps({
-        **json.loads((folder / "training" / "run.json").read_text()), "device": "NVIDIA H100 80GB HBM3"}))
+    assert cards.caveat(again) == "CPU-trained (49 min on CPU in 2 segments, 7,350 steps)."  # ahead of Griffin-Lim
+    record = json.loads((folder / "training" / "run.json").read_text())
+    record["segments"][0]["device"] = "NVIDIA H100 80GB HBM3"
+    (folder / "training" / "run.json").write_text(json.dumps(record))
     (folder / "metrics.json").write_text(json.dumps({**AUDIO, "mrstft_band": 0.5}))
     beaten = cards.render(folder, existing=again)
     assert "<!-- zoo:caveat -->\n\n<!-- /zoo:caveat -->" in beaten and cards.caveat(beaten) == ""

@@ -5,7 +5,7 @@ are extracted and run, so none can rot.
 - A bash block's commands run in order in one temporary folder (a later one may use what an earlier
   one made: train, then sample the trained folder), through bash, with ``HF_HUB_OFFLINE=1``; ``zoo``,
   ``python``, ``python3`` and ``torchrun`` there are this interpreter with this checkout, and the
-  folder links to the checkout's ``recipes/`` and ``benchmarks/``, which the commands name.
+  folder links to the checkout's ``recipes/``, ``benchmarks/`` and ``scripts/``, which the commands name.
 - A python block runs as a script, in a subprocess, in a temporary folder of its own.
 - An install (``apt-get install``, ``pip install``, ``pip download``) is not re-run: what it installs
   must be installed (``dpkg-query``, ``importlib.metadata``), or its block is skipped with a reason
@@ -44,6 +44,9 @@ TIMEOUT = 1800  # seconds per command or script: the slow ones train, prepare da
 BOUNDED = [
     (r"^zoo train recipes/pointcloud/furniture\.yaml (?!.*\bpreset=)", "preset=smoke data.name=furniture",
      "its smoke preset trains on a few generated shapes; data.name=furniture keeps it on the file the command names"),
+    (r"^zoo train \S+ --continue (?!runs/)", "optim.steps=20 sampling.n=20",
+     "continuing a release with its full recipe for minutes; 20 steps run the same code (a smoke preset's smaller "
+     "network would be refused)"),
     (r"^(zoo|torchrun .*-m zoo\.cli) train (?!.*\bpreset=)", "preset=smoke",
      "a recipe as written trains for minutes (cpu presets) to hours (GPU recipes); its smoke preset runs the "
      "same code in seconds"),
@@ -57,6 +60,11 @@ BOUNDED = [
      "the test suite itself (CI runs it as written); here every test module must import and collect"),
     (r"^python3? benchmarks/samplers\.py", "-n 200 --repeats 1", "about 5 minutes as written"),
     (r"^python3? benchmarks/generative_baselines\.py", "--steps 20", "about 60 minutes on one core as written"),
+    (r"^python3? benchmarks/audio_ablation\.py", "--arms all --minutes 0.05 --n 1 --runs ablation/runs "
+     "--out ablation/results --prepare-minutes 0.5", "each arm trains for minutes on 20 minutes of speech; one trained "
+     "arm (3 seconds on half a minute) and one fitted arm run the same code, into the test's folder"),
+    (r"^python3? benchmarks/audio_projection\.py", "--n 1 --out projection/results --prepare-minutes 0.5",
+     "8 utterances vocoded 5 ways and by Griffin-Lim; one, from half a minute of speech, into the test's folder"),
     (r"^python3? benchmarks/audio\.py", "--seconds 0.1 --batch 1 --train-steps 1", "seconds of audio and training"),
     (r"^python3? benchmarks/image\.py", "--help", "no cheap mode: two 38M-parameter U-Nets, 20 steps in fp32 and "
      "bf16 and training steps, took 17 minutes on 2 CPU cores even at batch 2 and one iteration"),
@@ -72,6 +80,11 @@ BOUNDED = [
 # Commands that are not re-run, and why (an install's packages are checked instead: see ``_installs``).
 NOT_RERUN = [
     (r"^apt-get update$", "refreshes apt's package lists from the network and installs nothing"),
+    (r"^python3? scripts/campaign\.py wheels$", "downloads wheels from the package registry (the network)"),
+    (r"^bash scripts/gpu_campaign\.sh ", "runs for MINUTES + 3 by design; tests/scripts/test_campaign.py runs it end "
+     "to end (3 seconds of training) in a checkout that has only the continued model's weights, then unpacks it"),
+    (r"^python3? scripts/campaign\.py unpack ", "needs what a campaign brought back; tests/scripts/test_campaign.py "
+     "unpacks one"),
     (r"^python3? -m venv \S+$", "the tests run in the environment pytest runs in (CI: the virtualenv this makes)"),
     (r"^(\.|source) \S+/bin/activate$", "the tests run in the environment pytest runs in (CI: the virtualenv this "
      "activates)"),
@@ -260,7 +273,7 @@ def test_bash_block(block, tmp_path):
     for command in todo:  # what the block installs must be there before anything runs
         if _installs(command) is not None and _missing(command):
             pytest.skip(f"not installed: {', '.join(_missing(command))} (`{command}`)")
-    for name in ("recipes", "benchmarks"):
+    for name in ("recipes", "benchmarks", "scripts"):
         (tmp_path / name).symlink_to(ROOT / name)
     env = _env(tmp_path)
     for command in todo:

@@ -114,7 +114,7 @@ def test_save_writes_a_hub_ready_folder(tmp_path):
     assert manifest["files"][0]["file"] == "samples.png" and manifest["files"][0]["nfe"] == 5
     assert (folder / "samples" / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     card = (folder / "README.md").read_text()
-    assert "library_name: zoo" in card and "CPU, 1 thread; 1 process(es)" in card
+    assert "library_name: zoo" in card and "| 1 | CPU, 1 thread | 1 | fp32 | 0-3 |" in card  # a legacy record: one segment
 
 
 # ---- names, the Hub and the embedded copies -------------------------------------------------------------

@@ -86,7 +86,8 @@ def test_a_released_model_loads_samples_writes_reads_and_describes_itself(name, 
     facts = declared.card(model.config)
     assert facts.sources and all(s.licence for s in facts.sources), "each data source needs its licence"
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert declared.primary.key in metrics, f"{name}: metrics.json lacks the primary metric {declared.primary.key}"
+    primary = declared.primary_for(metrics["protocol"])
+    assert primary.key in metrics, f"{name}: metrics.json lacks the primary metric {primary.key}"
     assert str(metrics.get("device", "CPU, timed nowhere")).startswith(("CPU, ", "NVIDIA")), metrics["device"]
 
 
@@ -154,4 +155,7 @@ def test_released_samples_at_seed_0_are_what_they_were_before_the_contract(name)
         x = model.sample(2, length=30, steps=2, generator=g)
     else:
         x = model.sample(2, cond=model.balanced_labels(2), steps=2, generator=g)
-    torch.testing.assert_close(x.float(), reference[name], rtol=1e-4, atol=1e-5)
+    # CPUs with other vector units (AVX2, AVX-512) take other kernels: the image models' samples moved by up to
+    # 5.2e-4 between CI machines, the vocoder's (32 mel projections a step) by 1.7e-4 between 1 and 2 threads and
+    # 5.7e-4 when its weights move by 1e-6; a changed network, schedule or sampler moves them by 0.4 or more
+    torch.testing.assert_close(x.float(), reference[name], rtol=1e-3, atol=5e-3)

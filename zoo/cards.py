@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from . import nfe
+from . import nfe, runs
 from .evaluation import device_option
 from .files import atomic_write, read_yaml
 from .folder import count_parameters, read_config
@@ -31,28 +31,30 @@ from .modality import LINK, CardFacts
 from .names import MODEL_CARDS
 from .registry import modality
 
-__all__ = ["render", "write_card", "front_matter", "summary", "caveat", "caveat_line", "folder_caveat", "add_sample", "write_json", "embed",
+__all__ = ["render", "write_card", "front_matter", "summary", "caveat", "caveat_line", "folder_caveat", "add_sample", "write_json", "read_json", "default_load_name", "embed",
            "TEMPLATE"]
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "model_cards" / "TEMPLATE.md"
 SECTION = re.compile(r"<!-- zoo:(\w+) -->\n.*?<!-- /zoo:\1 -->", re.S)
 FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n?", re.S)
 # result keys that describe how an evaluation was run, said in its protocol line rather than the table
-SETTINGS = ("n", "steps", "nfe", "seed", "batch", "guidance", "sampler", "timesteps", "device", "protocol", "model")
+SETTINGS = ("n", "steps", "nfe", "seed", "batch", "guidance", "sampler", "timesteps", "device", "protocol", "model",
+            "eval_seconds")
 
 
 def write_json(path, data) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2) + "\n"))
 
 
-def _read_json(path: Path):
+def read_json(path: Path):
+    """A JSON file's data, or None when there is no such file."""
     return json.loads(path.read_text()) if path.is_file() else None
 
 
 def add_sample(folder, filename: str, what: str, **settings) -> Path:
     """Record ``samples/<filename>`` in ``samples/manifest.json`` (replacing an older entry)."""
     path = Path(folder) / "samples" / "manifest.json"
-    entries = [e for e in (_read_json(path) or {"files": []})["files"] if e["file"] != filename]
+    entries = [e for e in (read_json(path) or {"files": []})["files"] if e["file"] != filename]
     entries.append({"file": filename, "what": what, **{k: v for k, v in settings.items() if v is not None}})
     return write_json(path, {"files": sorted(entries, key=lambda e: e["file"])})
 
@@ -92,17 +94,22 @@ def _number(value) -> bool:
 
 def caveat_line(config: dict, metrics: dict | None, run: dict | None) -> str:
     """What a reader should know before using the model, from measured facts only: "CPU-trained" when
-    training/run.json says so, and "not yet better than <baseline>" when a baseline column of
+    no segment of training/run.json ran on a GPU, "released with --force although not better" when its
+    last forced release was not better, and "not yet better than <baseline>" when a baseline column of
     metrics.json (a dict of the same metrics, e.g. ``griffin_lim_64``, ``real_images``) beats the
     model on the modality's primary metric, or, when the baseline lacks that, on the first of its
     ``nfe_metrics`` both hold.  "" when neither applies."""
     parts = []
-    if run and str(run.get("device", "")).startswith("CPU"):
-        parts.append(f"CPU-trained ({run['seconds'] / 60:.1f} minutes on {run['device']})" if _number(run.get("seconds"))
-                     else f"CPU-trained ({run['device']})")
+    if run and not runs.gpu_trained(run):
+        parts.append(f"CPU-trained ({runs.summary(run).removeprefix('trained ')})")
+    forced = [r for r in (run or {}).get("releases", []) if r.get("forced")]
+    if forced and forced[-1]["verdict"] != "better":
+        r = forced[-1]
+        parts.append(f"released with `--force` although not better than the model it replaced on {r['metric']} "
+                     f"({r['candidate']:.4g} against {r['current']:.4g})")
     declared = modality(config["modality"])
     peers = [(k, v) for k, v in (metrics or {}).items() if isinstance(v, dict)]
-    for metric in (declared.primary, *declared.nfe_metrics):
+    for metric in (declared.primary_for((metrics or {}).get("protocol")), *declared.nfe_metrics):
         if not _number((metrics or {}).get(metric.key)):
             continue
         peer = next(((k, v[metric.key]) for k, v in peers if _number(v.get(metric.key))), None)
@@ -119,7 +126,7 @@ def caveat_line(config: dict, metrics: dict | None, run: dict | None) -> str:
 def folder_caveat(folder, config: dict) -> str:
     """:func:`caveat_line` of a model folder, from its metrics.json and training/run.json."""
     folder = Path(folder)
-    return caveat_line(config, _read_json(folder / "metrics.json"), _read_json(folder / "training" / "run.json"))
+    return caveat_line(config, read_json(folder / "metrics.json"), read_json(folder / "training" / "run.json"))
 
 
 def _inline(mapping: dict) -> str:
@@ -140,7 +147,9 @@ def embed(modality_name: str, file: str, alt: str) -> str:
     return template.format(src=html.escape(file, quote=True), alt=html.escape(alt, quote=True))
 
 
-def _default_load_name(folder: Path, config: dict) -> str:
+def default_load_name(folder: Path, config: dict) -> str:
+    """The name a card's examples load the folder by: its released name when it is that release's
+    embedded folder, else ``local-dir:FOLDER``."""
     name = config.get("name", "")
     if name and folder.resolve() == (MODEL_CARDS / name).resolve():
         return name
@@ -148,7 +157,7 @@ def _default_load_name(folder: Path, config: dict) -> str:
 
 
 def _samples_section(folder: Path, config: dict) -> str:
-    manifest = _read_json(folder / "samples" / "manifest.json") or {"files": []}
+    manifest = read_json(folder / "samples" / "manifest.json") or {"files": []}
     lines = []
     for entry in manifest["files"]:
         file, what = f"samples/{entry['file']}", entry.get("what", "")
@@ -169,11 +178,16 @@ def _data_section(facts: CardFacts, config: dict) -> str:
 
 def _training_section(folder: Path, config: dict, parameters: int) -> str:
     recipe = read_yaml(folder / "training" / "recipe.yaml") if (folder / "training" / "recipe.yaml").is_file() else None
-    run = _read_json(folder / "training" / "run.json")
+    run = read_json(folder / "training" / "run.json")
     lines = [f"- Architecture `{config['architecture']}` ({_inline(config.get('network', {}))}): "
              f"{parameters:,} parameters."]
     schedule = dict(config["schedule"])
-    lines.append(f"- Diffusion: {schedule.pop('name')} schedule ({_inline(schedule)}), {config['prediction']} prediction.")
+    prior = config.get("prior")
+    noise = ("" if prior is None else f", noise prior `{prior}`" if isinstance(prior, str) else
+             f", a conditional noise prior N(0, diag(s)) with s a function of the condition ({_inline(prior)}), the loss "
+             f"weighted by 1 / s (PriorGrad)")
+    lines.append(f"- Diffusion: {schedule.pop('name')} schedule ({_inline(schedule)}), {config['prediction']} "
+                 f"prediction{noise}.")
     c = config.get("consistency")
     if c:
         how = (f"consistency distillation from `{c.get('teacher')}`: its probability-flow ODE solved by "
@@ -185,24 +199,50 @@ def _training_section(folder: Path, config: dict, parameters: int) -> str:
     if recipe is not None:
         optim, objective = recipe.get("optim", {}), recipe.get("objective", {})
         limit = f" optim.max_minutes={optim['max_minutes']:g}" if optim.get("max_minutes") else ""
-        stopped = (f" planned, stopped after {run['steps']} by the time limit (optim.max_minutes = "
-                   f"{optim.get('max_minutes'):g})" if run is not None and run.get("stopped") else "")
-        lines.append(f"- Recipe: [training/recipe.yaml](training/recipe.yaml); "
-                     f"`zoo train recipes/{recipe['modality']}/{recipe['name']}.yaml"
-                     f"{' preset=' + recipe['preset'] if recipe.get('preset') else ''}"
-                     f"{limit}` reproduces it.")
-        lines.append(f"- Optimisation: AdamW, lr {optim.get('lr')} ({optim.get('lr_schedule')} after "
-                     f"{optim.get('warmup_steps')} warm-up steps), batch {optim.get('batch_size')}, "
+        last = runs.segments(run)[-1] if run else {}
+        stopped = (f" planned, stopped after {last['steps']} by the time limit (optim.max_minutes = "
+                   f"{optim.get('max_minutes'):g})" if last.get("stopped") else "")
+        command = (f"zoo train recipes/{recipe['modality']}/{recipe['name']}.yaml"
+                   f"{' preset=' + recipe['preset'] if recipe.get('preset') else ''}{limit}")
+        if last.get("continued"):
+            lines.append(f"- Recipe of the last segment: [training/recipe.yaml](training/recipe.yaml), run as `{command} "
+                         f"--continue {last['continued']}` with that recipe's settings; the segments before it are in "
+                         f"the table below.")
+        else:
+            lines.append(f"- Recipe: [training/recipe.yaml](training/recipe.yaml); `{command}` reproduces it.")
+        warmup = {"state": "no warm-up: the optimizer state was restored",
+                  "warm": f"a warm start: {optim.get('warm_start_steps', 100)} warm-up steps of a fresh optimizer"}.get(
+            last.get("start"), f"after {optim.get('warmup_steps')} warm-up steps")
+        lines.append(f"- Optimisation{' of the last segment' if last.get('continued') else ''}: AdamW, lr "
+                     f"{optim.get('lr')} ({optim.get('lr_schedule')}, {warmup}), batch {optim.get('batch_size')}, "
                      f"{optim.get('steps')} steps{stopped}, gradient clip {optim.get('grad_clip')}, EMA decay "
                      f"{recipe.get('ema', {}).get('decay')}, {recipe.get('precision', 'fp32')}; loss weighting "
-                     f"{objective.get('weighting', 'uniform')}, time sampling {objective.get('time_sampling', 'uniform')}.")
+                     f"{objective.get('weighting', 'uniform')}, time sampling {objective.get('time_sampling', 'uniform')}"
+                     + (f"; plus {objective['stft_weight']:g} x the multi-resolution STFT loss of the predicted x0 (FFT "
+                        f"{'/'.join(str(n) for n in objective.get('stft_ffts', []))})" if objective.get("stft_weight")
+                        else "") + ".")
         if recipe.get("notes"):
             lines.append(f"- Notes: {recipe['notes']}")
     if run is not None:
-        minutes = run["seconds"] / 60
-        lines.append(f"- Hardware and time: {run['device']}; {run['processes']} process(es); {minutes:.1f} minutes for "
-                     f"{run['steps']} steps ({run['steps'] / max(run['seconds'], 1e-9):.1f} steps/s); "
-                     f"final loss {run['final_loss']:.4f}; torch {run['torch']}.")
+        parts = runs.segments(run)
+        last = parts[-1]
+        loss = f"; final loss {last['final_loss']:.4f}" if _number(last.get("final_loss")) else ""
+        lines.append(f"- Hardware and time: {runs.summary(run)}{loss}.  Each segment "
+                     "([training/run.json](training/run.json)):")
+        lines += ["", "| segment | device | processes | precision | steps | minutes | steps/s | start | date | commit |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for i, part in enumerate(parts, 1):
+            start = part.get("start", "scratch") + (f" from `{part['continued']}`" if part.get("continued") else "")
+            commit = (part.get("commit") or "–")[:12] + ("-dirty" if str(part.get("commit")).endswith("-dirty") else "")
+            lines.append(f"| {i} | {part['device']} | {part['processes']} | {part['precision']} | "
+                         f"{part['first_step']:,}-{part['last_step']:,} | {part['seconds'] / 60:.1f} | "
+                         f"{part['steps'] / max(part['seconds'], 1e-9):.1f} | {start} | "
+                         f"{(part.get('date') or '–')[:10]} | {commit} |")
+        lines.append("")
+        for release in run.get("releases", []):
+            forced = " with `--force`" if release.get("forced") else ""
+            lines.append(f"- Released{forced} on {release['date'][:10]} over the model it replaced: {release['metric']} "
+                         f"{release['candidate']:.4g} against {release['current']:.4g} ({release['verdict']}).")
     else:
         lines.append("- Hardware and time: not recorded.")
     return "\n".join(lines)
@@ -239,6 +279,8 @@ def _metrics_section(metrics: dict | None, facts: CardFacts, load_name: str) -> 
     setting = "".join(phrase.format(**metrics) for key, phrase in facts.protocol_settings.items() if key in metrics)
     guidance = f", classifier-free guidance {metrics['guidance']:g}" if metrics.get("guidance") is not None else ""
     timed = f"; timed on {metrics['device']}" if metrics.get("device") else ""
+    if isinstance(metrics.get("eval_seconds"), (int, float)):
+        timed += f"; the evaluation took {metrics['eval_seconds'] / 60:.1f} min"
     return "\n".join([
         f"Protocol `{metrics['protocol']}`: {metrics['n']} samples{setting}, sampler `{metrics.get('sampler')}`, "
         f"{metrics['steps']} steps{nfe_words}{placement}{guidance}, seed {metrics['seed']}{timed}.", "",
@@ -247,15 +289,18 @@ def _metrics_section(metrics: dict | None, facts: CardFacts, load_name: str) -> 
         f"Reproduce: `{command}`"])
 
 
-def _sampling_section(config: dict, metrics: dict | None) -> str:
+def _sampling_section(config: dict, metrics: dict | None, facts: CardFacts) -> str:
     sampling = config.get("sampling", {})
     sampler, steps = sampling.get("sampler", "unipc"), sampling.get("steps", 20)
     nfe = metrics.get("nfe") if metrics and metrics.get("sampler") == sampler and metrics.get("steps") == steps else None
     placement = sampling.get("timesteps") or "the sampler's default placement"
+    if sampling.get("fitted_grid"):  # e.g. `zoo fit-grid` (modalities/audio/grid.py)
+        placement += f" (t = {', '.join(f'{t:.4g}' for t in sampling['fitted_grid'])}, fitted to this model)"
     extras = "".join([f"; classifier-free guidance {sampling['guidance']:g} when given a condition"
                       if sampling.get("guidance") is not None else "",
                       f"; x0 clipped to [{sampling['clip_x0'][0]:g}, {sampling['clip_x0'][1]:g}] at every step "
-                      f"(static thresholding)" if sampling.get("clip_x0") else ""])
+                      f"(static thresholding)" if sampling.get("clip_x0") else "",
+                      f"; {facts.sampling_note}" if facts.sampling_note else ""])
     return (f"Sampler `{sampler}`, {steps} steps" + (f" ({nfe} network evaluations)" if nfe else "") +
             f", timesteps: {placement}{extras}.  Any sampler of `zoo samplers` works: "
             f"`model.sample(n, sampler=\"dpmpp_2m\", steps=10)`.")
@@ -319,8 +364,8 @@ def render(folder, *, load_name: str | None = None, existing: str | None = None)
     folder = Path(folder)
     config = read_config(folder)
     facts = _facts(config)
-    load_name = load_name or _default_load_name(folder, config)
-    metrics = _read_json(folder / "metrics.json")
+    load_name = load_name or default_load_name(folder, config)
+    metrics = read_json(folder / "metrics.json")
     parameters = count_parameters(folder / "model.safetensors")
     sampling = config.get("sampling", {})
     title = config.get("name", config["architecture"])
@@ -336,10 +381,10 @@ def render(folder, *, load_name: str | None = None, existing: str | None = None)
                  f"with {config['prediction']} prediction on {'an' if config['schedule']['name'][0] in 'AEIOU' else 'a'} "
                  f"{config['schedule']['name']} noise schedule.  "
                  f"By default it samples with `{sampling.get('sampler', 'unipc')}` in {sampling.get('steps', 20)} steps."),
-        caveat=_caveat_section(config, metrics, _read_json(folder / "training" / "run.json")),
+        caveat=_caveat_section(config, metrics, read_json(folder / "training" / "run.json")),
         intended_use=facts.intended_use, samples=_samples_section(folder, config), data=data,
         training=_training_section(folder, config, parameters),
-        sampling=_sampling_section(config, metrics),
+        sampling=_sampling_section(config, metrics, facts),
         metrics=_metrics_section(metrics, facts, load_name) + _nfe_section(folder),
         limitations="\n".join(f"- {line}" for line in [*facts.limitations, *_few_step_limits(config)]) or "- None recorded.")
     meta = yaml.safe_dump(_front_matter(config, facts, metrics), sort_keys=False, allow_unicode=True)
@@ -376,7 +421,7 @@ def _few_step_limits(config: dict) -> list[str]:
 
 def _nfe_section(folder: Path) -> str:
     """The quality-versus-NFE table and plot of ``quality_vs_nfe.json`` (``zoo nfe``), if the folder has one."""
-    report = _read_json(folder / nfe.REPORT)
+    report = read_json(folder / nfe.REPORT)
     if not report:
         return ""
     plot = "samples/quality_vs_nfe.png" if (folder / "samples" / "quality_vs_nfe.png").is_file() else None

@@ -50,14 +50,53 @@ def _samplers(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    """Train a recipe: zoo train RECIPE.yaml [key=value ...] [--resume] [--out DIR]."""
+    """Train a recipe: zoo train RECIPE.yaml [key=value ...] [--resume] [--continue MODEL] [--out DIR]."""
     from zoo.train import load_recipe, train
 
     recipe = load_recipe(args.recipe, args.overrides)
-    out = Path(args.out) if args.out else Path("runs") / recipe.modality / recipe.name
-    train(recipe, out, resume=args.resume)
+    out = Path(args.out) if args.out else _default_run_folder(recipe, continued=args.continue_from is not None)
+    train(recipe, out, resume=args.resume, continue_from=args.continue_from)
     if os.environ.get("RANK", "0") == "0":
         print(f"trained {recipe.modality}/{recipe.name}: model folder {out / 'model'}")
+    return 0
+
+
+def _default_run_folder(recipe, *, continued: bool) -> Path:
+    """runs/<modality>/<name>; a continued run gets the first free runs/<modality>/<name>-cont<k>, so that
+    continuing the model of the default folder never lands in that folder."""
+    base = Path("runs") / recipe.modality / recipe.name
+    if not continued:
+        return base
+    k = 1
+    while (folder := base.with_name(f"{recipe.name}-cont{k}")).exists():
+        k += 1
+    return folder
+
+
+def _release(args: argparse.Namespace) -> int:
+    """Evaluate two model folders alike (same suite, seed and n) and replace CURRENT by CANDIDATE only if it
+    is better on the modality's primary metric (--if-better), or regardless (--force, said in the card)."""
+    from zoo.release import release
+
+    if args.if_better == args.force:
+        raise ValueError("pass exactly one of --if-better (replace CURRENT only if CANDIDATE is better) and --force")
+    if args.n is not None and args.n < 1:
+        raise ValueError(f"-n must be >= 1, got {args.n}")
+    verdict = release(args.candidate, args.current, force=args.force, n=args.n, seed=args.seed, device=_device(args),
+                      report=lambda line: print(line, file=sys.stderr))
+    for note in verdict.notes:
+        print(f"note: {note} (both evaluated on CURRENT's data)", file=sys.stderr)
+    direction = "lower" if verdict.metric.lower_is_better else "higher"
+    print(f"{verdict.protocol}, n {verdict.n}, seed {verdict.seed}, {verdict.device}: {verdict.metric.key} "
+          f"({verdict.metric.label}; {direction} is better)")
+    print(f"  candidate {args.candidate}: {verdict.candidate:.6g}")
+    print(f"  current   {args.current}: {verdict.current:.6g}")
+    if verdict.better:
+        print(f"better: {args.current} now holds {args.candidate}")
+    elif verdict.replaced:
+        print(f"not better, replaced anyway (--force, recorded in the card): {args.current} now holds {args.candidate}")
+    else:
+        print(f"not better: {args.current} unchanged")
     return 0
 
 
@@ -315,7 +354,7 @@ def _loading_arguments(p: argparse.ArgumentParser) -> None:
 
 
 # the zoo's own commands that need no modality's flags: their parser is built without loading every modality
-_OWN = ("train", "list", "info", "eval", "couple", "nfe", "publish", "card", "demo", "samplers")
+_OWN = ("train", "release", "list", "info", "eval", "couple", "nfe", "publish", "card", "demo", "samplers")
 
 
 def _build_parser(argv: list[str]) -> argparse.ArgumentParser:
@@ -340,8 +379,22 @@ def _build_parser(argv: list[str]) -> argparse.ArgumentParser:
     p.add_argument("recipe", help="recipes/<modality>/<name>.yaml")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.lr=3e-4 preset=smoke")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--out", help="run folder (default runs/<modality>/<name>)")
+    p.add_argument("--continue", dest="continue_from", metavar="MODEL",
+                   help="continue training MODEL (a released name or a model folder) for optim.steps more steps, as one "
+                        "more segment of its training record")
+    p.add_argument("--out", help="run folder (default runs/<modality>/<name>; with --continue, the first free "
+                   "runs/<modality>/<name>-cont<k>)")
     p.set_defaults(run=_train)
+
+    p = commands.add_parser("release", help="replace a released model folder by a better one", description=_release.__doc__)
+    p.add_argument("candidate", metavar="CANDIDATE", help="the model folder that may replace CURRENT (e.g. runs/<modality>/<name>/model)")
+    p.add_argument("current", metavar="CURRENT", help="the model folder it would replace (e.g. model_cards/<modality>/<name>)")
+    p.add_argument("--if-better", action="store_true", help="replace only if CANDIDATE is better on the primary metric")
+    p.add_argument("--force", action="store_true", help="replace regardless (the card says so)")
+    p.add_argument("-n", type=int, help="samples of each evaluation (default: the suite's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.set_defaults(run=_release)
 
     p = commands.add_parser("list", help="list models (wildcards)", description=_list.__doc__)
     p.add_argument("filter", nargs="?", help="shell wildcard, e.g. '<modality>/*'")

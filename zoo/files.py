@@ -1,6 +1,8 @@
 """Atomic file writes and safe config reading shared by checkpoints and model folders."""
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -8,7 +10,7 @@ from typing import Callable
 
 from omegaconf import OmegaConf
 
-__all__ = ["atomic_write", "write_yaml", "read_yaml"]
+__all__ = ["atomic_write", "exchange_folders", "write_yaml", "read_yaml"]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -34,6 +36,28 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def exchange_folders(new: str | os.PathLike, old: str | os.PathLike) -> None:
+    """Swap two folders in place: afterwards ``old`` holds what ``new`` held and ``new`` what ``old`` held.
+    On Linux one ``renameat2(RENAME_EXCHANGE)`` call does it atomically (readers see one folder or the
+    other, never neither); elsewhere three renames, with ``old`` missing for a moment between them."""
+    new, old = Path(new), Path(old)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        renameat2 = None
+    if renameat2 is not None:
+        at_fdcwd, rename_exchange = -100, 2
+        if renameat2(at_fdcwd, os.fsencode(new), at_fdcwd, os.fsencode(old), rename_exchange) == 0:
+            return
+        if ctypes.get_errno() not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise OSError(ctypes.get_errno(), f"cannot exchange {new} and {old}: {os.strerror(ctypes.get_errno())}")
+    parked = old.with_name(f".{old.name}.old-{os.getpid()}")
+    os.replace(old, parked)
+    os.replace(new, old)
+    os.replace(parked, new)
 
 
 def _umask() -> int:

@@ -8,7 +8,9 @@ A model folder (the same on disk, in ``model_cards/`` and in a Hub repo)::
     metrics.json           measured metrics with their protocol (optional)
     quality_vs_nfe.json    a quality-versus-NFE report (zoo.nfe, optional)
     samples/               outputs in the modality's format + manifest.json (optional)
-    training/recipe.yaml   the resolved recipe; training/run.json device and time (optional)
+    training/recipe.yaml   the resolved recipe; training/run.json the training record, every segment
+                           (zoo.runs); training/state.safetensors the optimizer state that
+                           ``zoo train --continue`` restores; training/log.csv the loss log (optional)
 """
 from __future__ import annotations
 

@@ -67,6 +67,11 @@ class Dataset:
         """Keys this data adds to the config of a model trained on it (e.g. ``null_cond``, a front end)."""
         return {}
 
+    def prior_settings(self) -> dict:
+        """What a conditional prior (``diffusion.prior: conditional``) needs from the data, recorded in the
+        model config's ``prior`` (e.g. a vocoder's reference frame energy); data sets without one refuse."""
+        raise ValueError(f"{type(self).__name__} supports no conditional prior")
+
     def init_network(self, network: torch.nn.Module) -> None:
         """Give a freshly built network what it takes from the data (e.g. a frozen autoencoder)."""
 
@@ -154,7 +159,8 @@ class CardFacts:
     the evaluation measures (the card's order), the keys sent to the Hub's model-index, and
     ``protocol_settings``: keys of the evaluation's results that describe the protocol rather than
     measure the model, each with the phrase the card's protocol line gets (``str.format`` over
-    the results; "" to only leave the key out of the table)."""
+    the results; "" to only leave the key out of the table).  ``sampling_note``: what the modality's own
+    sampling settings do, added to the card's sampling line ("" for none)."""
 
     sources: tuple[DataSource, ...] = ()
     data_note: str = ""
@@ -170,6 +176,7 @@ class CardFacts:
     metrics: Mapping[str, MetricDoc] = field(default_factory=dict)
     indexed_metrics: tuple[str, ...] = ()
     protocol_settings: Mapping[str, str] = field(default_factory=dict)
+    sampling_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -275,7 +282,10 @@ class Modality:
     built in seconds from the installed packages (scratch files go under ``folder``; a source whose
     package is missing is left out): the contract test draws a batch of each through ``loss`` and
     scores released models on the one they were trained on.
-    primary: the metric that says which of two models is better.
+    primary: the metric that says which of two models is better (``zoo release --if-better``, the card's
+    caveat); primary_by_protocol: {protocol name (without its version): metric} where a modality judges
+    models of different kinds by different protocols (a vocoder and an unconditional model);
+    ``primary_for(protocol)`` picks.
     likelihood: the key of the results that holds the likelihood through the core's probability-flow
     ODE (e.g. bits per dimension), or the string "not computed: <why>" (a consistency model has no ODE).
     card(config) -> CardFacts.  cli: flags and commands.  releases: its released models."""
@@ -298,6 +308,7 @@ class Modality:
     smoke_datasets: Callable[[Path], Mapping[str, Dataset]] = _no_smoke_datasets
     cli: CliHooks = CliHooks()
     releases: tuple[Release, ...] = ()
+    primary_by_protocol: Mapping[str, Metric] = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.formats:
@@ -308,6 +319,10 @@ class Modality:
         for entry in self.releases:
             if entry.modality != self.name:
                 raise ValueError(f"modality {self.name!r} releases {entry.name!r}, a model of another modality")
+
+    def primary_for(self, protocol: str | None) -> Metric:
+        """The metric that decides between two models evaluated by ``protocol`` (e.g. "toy2d-eval/1")."""
+        return self.primary_by_protocol.get(str(protocol).split("/")[0], self.primary)
 
     def format(self, suffix: str) -> SampleFormat:
         """The sample format of a file suffix (".png"); an unknown suffix is a ValueError."""

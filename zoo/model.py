@@ -74,7 +74,7 @@ class ZooModel(nn.Module):
         if tuple(x.shape[1:]) != self.sample_shape:
             raise ValueError(f"batch['x'] has shape {tuple(x.shape)}; {self.name} takes (B, *{self.sample_shape})")
         cond = {**(batch.get("cond") or {}), **({} if mask is None else {"mask": mask})}
-        prior = None if mask is None else core.priors.from_name(self.config.get("prior", "isotropic"), mask)
+        prior = self.prior(batch.get("cond"), mask)
         if "noise" in batch:
             objective = {"noise": batch["noise"], **objective}
         return core.objectives.loss(self.denoiser(prior), x, cond=cond, mask=mask, **objective)
@@ -133,10 +133,23 @@ class ZooModel(nn.Module):
         """Whether this is a consistency model (its denoiser's x0 is the consistency function)."""
         return "consistency" in self.config
 
+    def prior(self, cond: dict | None = None, mask: torch.Tensor | None = None):
+        """The noise prior of the config's ``prior`` for a batch (``zoo.core.priors``): on the elements ``mask``
+        (B, N) marks real; a conditional prior's std comes from ``cond`` through :meth:`prior_std`."""
+        spec = self.config.get("prior", "isotropic")
+        if isinstance(spec, dict):
+            return core.priors.from_config(spec, mask, self.prior_std(cond or {}, spec))
+        return core.priors.from_name(spec, mask)
+
+    def prior_std(self, cond: dict, settings: dict) -> torch.Tensor:
+        """A conditional prior's standard deviation (B, ...) from the network's condition ``cond`` and the
+        prior's ``settings`` (the config's ``prior``); model classes that support one override this."""
+        raise ValueError(f"{type(self).__name__} has no conditional prior; its config asks for {settings!r}")
+
     def denoiser(self, prior=None) -> core.Denoiser:
         """The core denoiser over this model's network (a consistency model's: its consistency function)."""
         den = core.Denoiser(self.network, self.schedule, self.config["prediction"],
-                            prior=prior or core.priors.from_name(self.config.get("prior", "isotropic")),
+                            prior=prior or self.prior(),
                             sigma_data=self.config.get("sigma_data", 0.5))
         if self.is_consistency:
             return core.consistency.Consistency(den, sigma_data=den.sigma_data,
@@ -180,7 +193,7 @@ class ZooModel(nn.Module):
             if tuple(mask.shape) != (n, length):
                 raise ValueError(f"mask must have shape ({n}, {length}), got {tuple(mask.shape)}")
             mask = mask.to(next(self.network.parameters()).device)
-        prior = None if mask is None else core.priors.from_name(self.config.get("prior", "isotropic"), mask)
+        prior = self.prior(cond, mask)
         den = self.denoiser(prior)
         sets = {} if mask is None else {"mask": mask}  # network keyword arguments that guidance must not drop
         if guidance is not None and guidance != 1.0:

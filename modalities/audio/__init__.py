@@ -47,6 +47,8 @@ MODALITY = Modality(
     nfe_metrics=(Metric("mrstft_band", "band MRSTFT (vocoder)", True),
                  Metric("classifier_score", "classifier score (digits, local)", False)),
     primary=Metric("bits_per_sample", "bits per sample (held-out)", True),
+    # a vocoder is judged by how close its waveform is to the recording it vocodes, over the full band
+    primary_by_protocol={"audio-vocoder-eval": Metric("mrstft_band", "band MRSTFT to the recording", True)},
     likelihood="bits_per_sample",
     card=card,
     cli=HOOKS,

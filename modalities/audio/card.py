@@ -4,6 +4,7 @@ from __future__ import annotations
 from zoo.modality import CardFacts, MetricDoc
 
 from .data import DATA_SOURCES
+from .projection import check_settings
 
 __all__ = ["card", "METRICS", "INDEXED", "PROTOCOL_SETTINGS"]
 
@@ -58,6 +59,8 @@ def card(config: dict) -> CardFacts:
     """The card facts of an audio model with ``config`` (its config.yaml as a dict)."""
     name = config["data"]["name"]
     vocoder = not config.get("network", {}).get("unconditional", False)
+    projection = (config.get("sampling") or {}).get("mel_projection")
+    projected = bool(projection)
     frontend = config["frontend"]
     sources = tuple(s for s in DATA_SOURCES if s.name == name)
     note = (f"Mixed to mono, resampled to 22,050 Hz and trimmed of silence by `zoo data prepare audio --source {name}`; "
@@ -76,8 +79,10 @@ def card(config: dict) -> CardFacts:
                       "for TTS research), and research on fast diffusion sampling for audio."
                       if vocoder else "A toy for unconditional waveform diffusion (the SC09 setup in miniature)."),
         limitations=(
-            "Trained on little data (see Training) with a small compute budget: audible noise and buzz remain; "
-            "compare the card's metrics with Griffin-Lim's before relying on it.",
+            "Trained on little data (see Training) with a small compute budget: " +
+            ("much of its quality comes from sampling with the mel projection (`sampling.mel_projection`); the network "
+             "alone (`vocode(mel, mel_projection=False)`) leaves audible noise" if projected else
+             "audible noise and buzz remain") + "; compare the card's metrics with Griffin-Lim's before relying on it.",
             "Only mels of exactly this front end fit; `vocode` refuses others and says what differs.",
             "Speech only; music and other sounds are out of its training distribution.",
         ),
@@ -88,4 +93,14 @@ def card(config: dict) -> CardFacts:
         metrics=METRICS,
         indexed_metrics=INDEXED,
         protocol_settings=PROTOCOL_SETTINGS,
+        sampling_note=_projection_note(projection) if projected else "",
     )
+
+
+def _projection_note(settings: dict) -> str:
+    """The card's words for ``sampling.mel_projection`` (projection.py)."""
+    settings = check_settings(settings)
+    below = settings["below"]
+    where = "at every step" if below >= 1.0 else f"at the steps with t <= {below:g}"
+    return (f"x0 made consistent with the mel {where} ({settings['iterations']} Griffin-Lim-style iterations, "
+            f"momentum {settings['momentum']}; GLA-Grad's idea, modalities/audio/projection.py)")

@@ -1,13 +1,17 @@
 """The audio flags of ``zoo sample``: a vocoder vocodes a recording (``--from-wav``) or a mel (``--mel``);
-an unconditional model samples clips of ``--seconds``."""
+an unconditional model samples clips of ``--seconds``.  ``zoo fit-grid FOLDER`` fits a vocoder's few-step
+grid (grid.py)."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from zoo.modality import CliHooks
+from zoo.modality import CliHooks, Command
 
-from .io import read_audio, read_mel, write_samples
+from . import grid
+
+from .io import read_audio_blocks, read_mel, write_stream
+from .stream import resampled_length
 
 __all__ = ["HOOKS", "sample_arguments", "sample_options", "sample_runner"]
 
@@ -50,13 +54,21 @@ def sample_runner(model, args: argparse.Namespace, out: Path, generator, options
     for flag, key in (("--guidance", "guidance"), ("--class", "label")):
         if getattr(args, key, None) is not None:
             raise ValueError(f"{model.name} takes no {flag}: a vocoder is conditioned on its mel alone")
-    if args.from_wav is not None:
-        waveform, rate = read_audio(args.from_wav)
-        y = model.resynthesize(waveform, rate, generator=generator, **options)
+    if args.from_wav is not None:  # streamed: a recording of any length and rate in bounded memory
+        rate, frames, blocks = read_audio_blocks(args.from_wav)
+        length = resampled_length(frames, rate, model.sample_rate)
+        pieces = model.resynthesize_stream(blocks, rate, generator=generator, **options)
     else:
-        y = model.vocode(read_mel(args.mel), generator=generator, **options)
-    written = write_samples(y, out, sample_rate=model.sample_rate, title=f"{model.name}: {args.from_wav or args.mel}")
-    return f"wrote {y.shape[-1] / model.sample_rate:.2f} s of audio from {args.from_wav or args.mel} to {written}"
+        mel = model.check_mel(read_mel(args.mel))
+        if mel.dim() == 3 and mel.shape[0] != 1:
+            raise ValueError(f"--mel takes one mel (n_mels, frames) or (1, n_mels, frames), got {mel.shape[0]}")
+        length = mel.shape[-1] * model.frontend.hop
+        pieces = model.vocode_stream([mel], generator=generator, **options)
+    written = write_stream(pieces, out, length, sample_rate=model.sample_rate,
+                           title=f"{model.name}: {args.from_wav or args.mel}")
+    return f"wrote {length / model.sample_rate:.2f} s of audio from {args.from_wav or args.mel} to {written}"
 
 
-HOOKS = CliHooks(sample_arguments=sample_arguments, sample_options=sample_options, sample_runner=sample_runner)
+HOOKS = CliHooks(sample_arguments=sample_arguments, sample_options=sample_options, sample_runner=sample_runner,
+                 commands=(Command("fit-grid", "fit a vocoder's few-step noise grid to its training recordings and make "
+                                   "it the folder's sampling default", grid.add_arguments, grid.run, loads_model=False),))

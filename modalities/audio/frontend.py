@@ -66,6 +66,11 @@ class FrontEnd(torch.nn.Module):
         return self.config["sample_rate"]
 
     @property
+    def pad(self) -> int:
+        """Samples reflected onto each end before framing: frame k covers padded[k hop, k hop + n_fft)."""
+        return (self.config["n_fft"] - self.hop) // 2
+
+    @property
     def log_floor(self) -> float:
         return math.log(self.config["log_clamp"])
 
@@ -74,10 +79,37 @@ class FrontEnd(torch.nn.Module):
         x = waveform[None] if single else waveform
         if x.dim() != 2:
             raise ValueError(f"waveform must be (T,) or (B, T), got shape {tuple(waveform.shape)}")
-        pad = (self.config["n_fft"] - self.hop) // 2
+        pad = self.pad
         if x.shape[-1] <= pad:
             raise ValueError(f"waveform of {x.shape[-1]} samples is too short for the front end (needs > {pad})")
         x = torch.nn.functional.pad(x[:, None].float(), (pad, pad), mode="reflect")[:, 0]
-        mel = torch.log(torch.clamp(self.mel(x), min=self.config["log_clamp"]))
-        mel = mel[..., : waveform.shape[-1] // self.hop]
+        mel = self.log_mel(x)[..., : waveform.shape[-1] // self.hop]
         return mel[0] if single else mel
+
+    def log_mel(self, padded: torch.Tensor) -> torch.Tensor:
+        """Already padded samples (B, (k - 1) hop + n_fft) -> log-mel (B, n_mels, k), frames not centred."""
+        return torch.log(torch.clamp(self.mel(padded), min=self.config["log_clamp"]))
+
+    @property
+    def filterbank(self) -> torch.Tensor:
+        """The mel filterbank F (n_fft // 2 + 1, n_mels): mel = F^T |STFT| before the log."""
+        return self.mel.mel_scale.fb
+
+    @torch.no_grad()
+    def magnitudes(self, mel: torch.Tensor) -> torch.Tensor:
+        """log-mel (..., n_mels, frames) -> the linear STFT magnitudes it implies (..., n_fft // 2 + 1, frames):
+        exp undoes the log, ``torchaudio.transforms.InverseMelScale`` (least squares, negative bins clipped to
+        0) undoes the filterbank.  Bins above f_max come out (near) zero: the mel says nothing about them."""
+        c = self.config
+        if mel.shape[-2] != c["n_mels"]:
+            raise ValueError(f"expected a log-mel with {c['n_mels']} bins, got shape {tuple(mel.shape)}")
+        inverse = torchaudio.transforms.InverseMelScale(
+            n_stft=c["n_fft"] // 2 + 1, n_mels=c["n_mels"], sample_rate=c["sample_rate"], f_min=c["f_min"],
+            f_max=c["f_max"], norm=c["norm"], mel_scale=c["mel_scale"]).to(mel.device)
+        return inverse(mel.float().exp())
+
+    @property
+    def centre_shift(self) -> int:
+        """Samples between the start of frame k's hop (k * hop) and its centre: torch.stft with center=True
+        on ``waveform[centre_shift:]`` has this front end's frames."""
+        return self.config["n_fft"] // 2 - (self.config["n_fft"] - self.hop) // 2

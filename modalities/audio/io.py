@@ -11,6 +11,7 @@ The sample formats of the modality (``MODALITY.formats``):
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch
 
 from zoo.files import atomic_write
 
-__all__ = ["read_audio", "write_audio", "write_samples", "read_samples", "read_mel", "write_wav", "write_flac",
+__all__ = ["read_audio", "read_audio_blocks", "write_audio", "write_stream", "write_samples", "read_samples", "read_mel", "write_wav", "write_flac",
            "write_npy", "FORMATS", "LAYOUT"]
 
 FORMATS = (".wav", ".flac", ".npy")
@@ -37,7 +38,30 @@ def read_audio(path) -> tuple[torch.Tensor, int]:
         raise ValueError(f"{path}: not a readable sound file ({error})") from None
     if data.shape[0] == 0:
         raise ValueError(f"{path}: holds no samples")
+    if not np.isfinite(data).all():
+        raise ValueError(f"{path}: holds NaN or infinite samples")
     return torch.from_numpy(data.mean(axis=1)), int(rate)
+
+
+def read_audio_blocks(path, block: int = 2 ** 16) -> tuple[int, int, Iterator[torch.Tensor]]:
+    """A sound file read ``block`` frames at a time: (sample rate, frames, blocks (1, t) mono float32 in [-1, 1]);
+    bad files are refused as ``read_audio`` refuses them, before any block is read."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"audio file {str(path)!r} does not exist")
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError) as error:
+        raise ValueError(f"{path}: not a readable sound file ({error})") from None
+    if info.frames == 0:
+        raise ValueError(f"{path}: holds no samples")
+
+    def blocks() -> Iterator[torch.Tensor]:
+        for data in soundfile.blocks(str(path), blocksize=block, dtype="float32", always_2d=True):
+            if not np.isfinite(data).all():
+                raise ValueError(f"{path}: holds NaN or infinite samples")
+            yield torch.from_numpy(data.mean(axis=1))[None]
+    return int(info.samplerate), int(info.frames), blocks()
 
 
 def write_audio(path, waveform: torch.Tensor, sample_rate: int, *, title: str = "", comment: str = "") -> Path:
@@ -47,9 +71,15 @@ def write_audio(path, waveform: torch.Tensor, sample_rate: int, *, title: str = 
     suffix = path.suffix.lower()
     if suffix not in (".wav", ".flac"):
         raise ValueError(f"{path}: write .wav or .flac")
-    data = torch.as_tensor(waveform).detach().float().cpu().clamp(-1, 1).numpy()
-    if data.ndim != 1:
-        raise ValueError(f"write_audio takes one mono waveform (T,), got shape {data.shape}")
+    waveform = torch.as_tensor(waveform)
+    if waveform.dim() != 1:
+        raise ValueError(f"write_audio takes one mono waveform (T,), got shape {tuple(waveform.shape)}")
+    return _write_pieces(path, [waveform], sample_rate, title=title, comment=comment)
+
+
+def _write_pieces(path: Path, pieces: Iterable[torch.Tensor], sample_rate: int, *, title: str, comment: str) -> Path:
+    """Mono pieces (t_i,) one after another into one 16-bit WAV or FLAC, atomically, clipped to [-1, 1]."""
+    suffix = path.suffix.lower()
 
     def write(tmp: str) -> None:
         with soundfile.SoundFile(tmp, "w", sample_rate, 1, subtype="PCM_16", format=suffix[1:].upper()) as f:
@@ -57,9 +87,42 @@ def write_audio(path, waveform: torch.Tensor, sample_rate: int, *, title: str = 
                 f.title = title
             if comment:
                 f.comment = comment
-            f.write(data)
+            for piece in pieces:
+                f.write(piece.detach().float().cpu().clamp(-1, 1).numpy())
 
     return atomic_write(path, write)
+
+
+def write_stream(pieces: Iterable[torch.Tensor], path, length: int, *, sample_rate: int, title: str = "") -> Path:
+    """One clip of ``length`` samples arriving in pieces (1, t_i) -> the samples file ``write_samples`` would write
+    for it (.wav/.flac with its layout tag, or .npy), holding one piece at a time; a stream of another length is
+    an error and leaves no file."""
+    path = Path(path)
+    suffix, written = path.suffix.lower(), [0]
+    if suffix not in FORMATS:
+        raise ValueError(f"{path}: write one of {list(FORMATS)}")
+
+    def counted():
+        for piece in pieces:
+            piece = torch.as_tensor(piece).detach().float().cpu().reshape(-1)
+            written[0] += piece.shape[0]
+            if written[0] > length:
+                raise ValueError(f"the stream holds more than the {length} samples announced")
+            yield piece
+        if written[0] != length:
+            raise ValueError(f"the stream held {written[0]} samples, not the {length} announced")
+
+    if suffix != ".npy":
+        return _write_pieces(path, counted(), sample_rate, title=title, comment=f"{LAYOUT} n=1 length={length} "
+                             f"gap={sample_rate // 4}")
+
+    def save(tmp: str) -> None:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(1, length))
+        for piece in counted():
+            array[0, written[0] - piece.shape[0]: written[0]] = piece.numpy()
+        array.flush()
+        del array
+    return atomic_write(path, save)
 
 
 def _clips(x) -> torch.Tensor:

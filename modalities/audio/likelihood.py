@@ -70,7 +70,8 @@ def log_likelihood(model, x: torch.Tensor, mel: torch.Tensor | None = None, *, r
     was_training = model.training
     model.eval()
     try:
-        denoiser = model.denoiser()
+        prior = model.prior({"mel": mel.to(param.device)}) if model.conditional_prior else None  # PriorGrad's
+        denoiser = model.denoiser(prior)
         if mel is not None:
             with torch.no_grad():
                 denoiser = denoiser.bind(conditioner=model.network.condition(model.check_mel(mel).to(param.device,

@@ -229,20 +229,16 @@ def griffin_lim(mel: torch.Tensor, frontend, n_iter: int = 64, seed: int | None 
     if mel.dim() != 2 or mel.shape[0] != c["n_mels"]:
         raise ValueError(f"griffin_lim expects a log-mel (n_mels={c['n_mels']}, frames), got shape {tuple(mel.shape)}")
     frames = mel.shape[1]
-    inverse_mel = torchaudio.transforms.InverseMelScale(
-        n_stft=n_fft // 2 + 1, n_mels=c["n_mels"], sample_rate=c["sample_rate"], f_min=c["f_min"], f_max=c["f_max"],
-        norm=c["norm"], mel_scale=c["mel_scale"]).to(mel.device)
-    # The front end frames without centring after padding (n_fft - hop) // 2 on each side, so
-    # its frame k is centred on sample k * hop + shift; GriffinLim's (torch.istft, center=True)
-    # frame k is centred on sample k * hop.  Synthesise up to the last sample we need and prepend
-    # ``shift`` samples by reflection (how GriffinLim's own STFT sees the signal's start).
-    shift = n_fft // 2 - (n_fft - hop) // 2
+    # GriffinLim's frame k (torch.istft, center=True) is centred on sample k * hop, the front end's on
+    # k * hop + shift: synthesise up to the last sample we need and prepend ``shift`` samples by reflection
+    # (how GriffinLim's own STFT sees the signal's start).
+    shift = frontend.centre_shift
     length = frames * hop - shift  # keeps 1 + length // hop == frames, as GriffinLim's STFT requires
     vocoder = torchaudio.transforms.GriffinLim(
         n_fft=n_fft, n_iter=n_iter, win_length=c["win_length"], hop_length=hop, power=c["power"], momentum=0.99,
         length=length).to(mel.device)
     with torch.no_grad():
-        magnitude = inverse_mel(mel.float().exp())
+        magnitude = frontend.magnitudes(mel)
         if seed is None:
             y = vocoder(magnitude)
         else:

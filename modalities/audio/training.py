@@ -7,6 +7,7 @@ from zoo.modality import Batch, Dataset
 
 from .data import DEFAULT_CROP, DEFAULT_PATHS, MISSING_TUXPAINT, TUXPAINT_STAMPS, AudioClips, prepare
 from .frontend import DEFAULT, FrontEnd, check_config
+from .prior import reference_energy
 
 __all__ = ["AudioData", "dataset", "smoke_datasets"]
 
@@ -47,6 +48,15 @@ class AudioData(Dataset):
         if self.frontend.config != check_config(DEFAULT):
             out["frontend"] = {k: v for k, v in self.frontend.config.items() if k != "hash"}
         return out
+
+    def prior_settings(self) -> dict:
+        """A vocoder's conditional prior (PriorGrad, see prior.py): the reference frame energy of the training clips."""
+        if not self.mel:
+            raise ValueError(f"the conditional prior is a function of the mel; data set {self.name!r} has mel=False")
+        clips = self.clips("train")
+        with torch.no_grad():
+            mels = self.frontend(clips.batch(256, torch.Generator().manual_seed(0))["x"])
+        return {"energy": reference_energy(mels)}
 
     def model_config(self) -> dict:
         """What the model config records beside the data: the front end, with its hash."""

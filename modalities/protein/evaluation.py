@@ -35,7 +35,7 @@ import math
 
 import torch
 
-from zoo.core import log_likelihood, priors
+from zoo.core import log_likelihood
 from zoo.evaluation import draw, ode_progress
 
 from . import metrics
@@ -189,7 +189,7 @@ def likelihood(model, data, *, seed: int = 0, chains: int = LIKELIHOOD["chains"]
     param = next(model.network.parameters())
     x, mask = pad(picked)
     x, mask = x.to(param), mask.to(param.device)
-    prior = priors.from_name(model.config.get("prior", "isotropic"), mask)
+    prior = model.prior(mask=mask)
     denoiser = model.denoiser(prior).bind(mask=mask)  # the network is told which residues are real
     was_training = model.training
     model.eval()
@@ -231,7 +231,7 @@ def _equivariance(model, chains: list[torch.Tensor], longest: int, seed: int) ->
     param = next(model.network.parameters())
     probe, mask = pad([c[:longest] for c in chains])
     probe, mask = probe.to(param), mask.to(param.device)
-    denoiser = model.denoiser(priors.from_name(model.config.get("prior", "isotropic"), mask))
+    denoiser = model.denoiser(model.prior(mask=mask))
     sigma_data = float(model.config.get("sigma_data", 0.5))
     t = float(model.schedule.t_of_logsnr(torch.tensor(-2.0 * math.log(sigma_data), dtype=torch.float64)))
 

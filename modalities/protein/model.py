@@ -21,7 +21,6 @@ from pathlib import Path
 
 import torch
 
-from zoo.core import priors
 from zoo.model import ZooModel
 
 from . import io as protein_io
@@ -67,7 +66,7 @@ class ProteinModel(ZooModel):
         lengths = self.lengths(n, length)
         longest = int(lengths.max())
         mask = (torch.arange(longest)[None] < lengths[:, None]).float()
-        prior = priors.from_name(self.config.get("prior", "isotropic"), mask)
+        prior = self.prior(mask=mask)
         x_T = self.noise(n, generator, prior=prior, shape=(longest, 4, 3))
         return super().sample(n, x_T=x_T, mask=mask, generator=generator, **options)
 

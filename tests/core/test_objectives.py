@@ -1,3 +1,4 @@
+import math
 
 import pytest
 import torch
@@ -135,3 +136,35 @@ def test_bad_input():
         objectives.loss(den, torch.randn(4, 2), noise=torch.randn(4, 3))
     with pytest.raises(ValueError, match="t must have shape"):
         objectives.loss(den, torch.randn(4, 2), t=torch.rand(3))
+
+
+def test_a_diagonal_prior_weights_the_loss_by_its_inverse_covariance():
+    x0 = torch.randn(8, 3, generator=gen(0), dtype=F64)
+    std = torch.tensor([0.3, 1.0, 2.0], dtype=F64).expand(8, 3)
+    noise = torch.randn(8, 3, generator=gen(1), dtype=F64) * std
+    zero = core.Denoiser(lambda x, label: torch.zeros_like(x), schedules.DDPM(), "eps", prior=core.priors.Diagonal(std))
+    loss = objectives.loss(zero, x0, t=torch.full((8,), 0.5, dtype=F64), noise=noise)
+    torch.testing.assert_close(loss, (noise / std).pow(2).mean(1))  # PriorGrad's ||eps - eps_hat||^2 in Sigma^-1
+
+
+def test_the_stft_loss_of_a_scaled_waveform_is_its_closed_form():
+    ref = torch.randn(3, 4096, generator=gen(0))
+    for c in (0.5, 2.0):  # |S'| = c |S|: spectral convergence |c - 1|, log distance |log c| (no bin near the clamp)
+        torch.testing.assert_close(objectives.stft_loss(c * ref, ref), torch.full((3,), abs(c - 1) + abs(math.log(c))))
+    assert objectives.stft_loss(ref, ref).abs().max() < 1e-6
+    with pytest.raises(ValueError, match=r"two waveforms \(B, T\)"):
+        objectives.stft_loss(torch.randn(2, 1, 4096), torch.randn(2, 1, 4096))
+    with pytest.raises(ValueError, match="too short for an FFT of 2048"):
+        objectives.stft_loss(torch.randn(2, 600), torch.randn(2, 600))
+
+
+def test_an_x0_loss_is_added_to_the_weighted_loss_on_the_predicted_x0():
+    sched = schedules.DDPM()
+    x0, noise = torch.randn(8, 5, generator=gen(0), dtype=F64), torch.randn(8, 5, generator=gen(1), dtype=F64)
+    t = torch.full((8,), 0.3, dtype=F64)
+    zero = core.Denoiser(lambda x, label: torch.zeros_like(x), sched, "eps")  # eps_hat = 0: x0_hat = x_t / alpha
+    a, s = (v.item() for v in sched.alpha_sigma(t[:1]))
+    seen = []
+    loss = objectives.loss(zero, x0, t=t, noise=noise, x0_loss=lambda est, x: seen.append((est, x)) or est.sum(1))
+    torch.testing.assert_close(seen[0][0], x0 + (s / a) * noise)
+    torch.testing.assert_close(loss, noise.pow(2).mean(1) + (x0 + (s / a) * noise).sum(1))

@@ -73,3 +73,36 @@ def test_zero_centre_of_mass_over_residues_and_atoms():
     # the same as the flat (B, L * 4, 3) set with the mask repeated over the atoms
     flat = priors.ZeroCentreOfMass(mask.repeat_interleave(4, 1)).project(x.reshape(2, 12, 3))
     torch.testing.assert_close(p.reshape(2, 12, 3), flat)
+
+
+def test_diagonal_density_noise_and_whitening_against_closed_forms():
+    std = torch.tensor([[0.3, 1.0, 2.0], [0.5, 0.5, 4.0]], dtype=F64)
+    prior = priors.Diagonal(std)
+    x = torch.randn(2, 3, dtype=F64)
+    want = [stats.multivariate_normal(mean=[0] * 3, cov=torch.diag((0.7 * s) ** 2).numpy()).logpdf(r.numpy())
+            for r, s in zip(x, std)]
+    torch.testing.assert_close(prior.log_prob(x, 0.7), torch.tensor(want, dtype=F64))
+    torch.testing.assert_close(prior.whiten(x), x / std)
+    z = prior.noise(torch.empty(2, 3, 40000, dtype=F64), torch.Generator().manual_seed(0))  # std broadcast over the rest
+    torch.testing.assert_close(z.std(-1), std, rtol=0.02, atol=0)
+    masked = priors.Diagonal(std[:, :2], mask=torch.tensor([[1, 1], [1, 0]]))
+    y = masked.noise(torch.empty(2, 2, 5), torch.Generator().manual_seed(1))
+    assert (y[1, 1] == 0).all() and (y[0] != 0).all() and masked.num_dims(y).tolist() == [10.0, 5.0]
+
+
+@pytest.mark.parametrize("std, message", [(torch.tensor([[0.0, 1.0]]), "positive"),
+                                          (torch.tensor([[float("nan"), 1.0]]), "finite"),
+                                          (torch.tensor(1.0), "batch dimension")])
+def test_a_bad_diagonal_std_is_refused(std, message):
+    with pytest.raises(ValueError, match=message):
+        priors.Diagonal(std)
+
+
+def test_a_conditional_prior_needs_its_std_and_a_known_spec():
+    assert isinstance(priors.from_config({"name": "conditional", "floor": 0.1}, std=torch.ones(2, 3)), priors.Diagonal)
+    with pytest.raises(ValueError, match="needs the condition"):
+        priors.from_config({"name": "conditional"})
+    with pytest.raises(ValueError, match="a prior is one of"):
+        priors.from_config({"name": "elsewhere"})
+    with pytest.raises(ValueError, match="does not fit data"):
+        priors.Diagonal(torch.ones(2, 4)).noise(torch.empty(2, 3))

@@ -114,3 +114,20 @@ def test_optimize_refuses_stochastic_samplers():
     den = oracle(core.mixture.GaussianMixture.ring(), schedules.DDPM())
     with pytest.raises(ValueError, match="deterministic"):
         core.samplers.optimize_grid(den, 5, "ddpm", shape=(2,))
+
+
+def test_refine_grid_finds_the_minimum_of_a_known_error_and_keeps_only_improvements():
+    start = torch.tensor([0.9, 0.7, 0.5, 0.3, 0.1, 0.0], dtype=F64)
+    target = torch.tensor([0.8, 0.45, 0.35, 0.2, 0.02, 0.0], dtype=F64)  # inside the neighbours' brackets
+    calls = []
+
+    def error(grid):
+        calls.append(1)
+        return (grid - target).pow(2).sum().item()
+    grid = core.samplers.refine_grid(start, error, range(5), sweeps=3, iterations=20)
+    torch.testing.assert_close(grid, target, atol=2e-3, rtol=0)
+    assert len(calls) == 3 * 5 * 22 + 1 and start[0] == 0.9  # the input is not changed
+    # a start that the error would push later stays where it was; a grid already best is returned as it was
+    late = core.samplers.refine_grid(start, lambda g: -g[0].item(), [0], sweeps=1, iterations=10)
+    assert late[0] == 0.9
+    assert torch.equal(core.samplers.refine_grid(target, error, range(5), sweeps=1), target)

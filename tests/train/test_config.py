@@ -33,6 +33,10 @@ def test_preset_sits_between_recipe_and_overrides():
     (["optim.steps=0"], "optim.steps must be >= 1"),
     (["ema.decay=1.0"], "ema.decay"),
     (["seed"], "key=value"),
+    (["objective.stft_weight=-0.1"], "objective.stft_weight must be >= 0"),
+    (["objective.stft_ffts=[]"], r"objective.stft_ffts a list of FFT sizes >= 4, got 0.0 and \[\]"),
+    (["sampling.mel_projection={iterations: 8}"], "sampling.mel_projection needs a mel to project onto: audio vocoders "
+                                                  "only, not modality 'toy2d'"),
 ])
 def test_bad_values_name_the_key(overrides, message):
     with pytest.raises(ValueError, match=message):

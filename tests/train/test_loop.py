@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 
 import zoo
 from tests.helpers import write_tiny_clips
-from zoo import hub
+from zoo import core, hub
 from zoo.train import load_recipe, train
 from zoo.train.loop import lr_at
 from zoo.train.pairs import make_pairs
@@ -97,7 +97,8 @@ def test_a_time_limit_stops_at_a_log_step_saves_the_model_and_resumes(tmp_path, 
     logged = steps_logged(tmp_path)
     assert logged[-1] < 60 and logged[-1] % 20 == 0  # stopped early, at a log step
     run = json.loads((tmp_path / "model" / "training" / "run.json").read_text())
-    assert run["steps"] == logged[-1] and "time limit" in run["stopped"]
+    (segment,) = run["segments"]
+    assert segment["steps"] == segment["last_step"] == logged[-1] and "time limit" in segment["stopped"]
     assert load_file(tmp_path / "checkpoint.safetensors")  # the checkpoint of the last step done
     monkeypatch.setattr(loop.time, "perf_counter", lambda: 0.0)  # time stands still: no limit is reached
     train(load_recipe(RECIPE, SMOKE + ["optim.max_minutes=1"]), tmp_path, resume=True)
@@ -227,6 +228,6 @@ def test_a_batch_that_carries_its_noise_is_trained_on_that_noise():
 
 def _sections(recipe, denoiser) -> dict:
     """The recipe sections ``_step_batch`` takes."""
-    return dict(optim=recipe.optim, objective=recipe.objective, prior=recipe.diffusion.prior, seed=recipe.seed,
-                schedule=denoiser.schedule)
+    return dict(optim=recipe.optim, objective=recipe.objective, seed=recipe.seed, schedule=denoiser.schedule,
+                prior=lambda cond, mask: core.priors.from_name(recipe.diffusion.prior, mask))
 

@@ -6,6 +6,9 @@ parameterization (by default the one the network predicts: "just predict the noi
 weighting is stated in x0 terms and converted to the target's units, so one definition serves
 every target: uniform (the "simple" loss in the target's units), min-SNR-gamma (Hang et al.
 2023) and EDM's lambda(sigma) (Karras et al. 2022).
+
+``x0_loss`` adds a term on the prediction's x0 (e.g. ``stft_loss``, the multi-resolution STFT loss
+of Yamamoto et al. 2020 on a waveform), to each example's loss after the weighting.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import torch
 from .parameterization import PREDICTIONS, coefficients
 from .schedules import DDPM, Schedule
 
-__all__ = ["sample_time", "loss", "target_scale", "drop_condition", "TIME_SAMPLING", "WEIGHTINGS"]
+__all__ = ["sample_time", "loss", "stft_loss", "target_scale", "drop_condition", "TIME_SAMPLING", "WEIGHTINGS"]
 
 TIME_SAMPLING = ("uniform", "lognormal", "logit_normal")
 WEIGHTINGS = ("uniform", "min_snr", "edm")
@@ -117,15 +120,40 @@ def _true_target(kind, schedule, t, x0, noise, x_t, alpha, sigma, sigma_data):
     raise ValueError(f"unknown target {kind!r}; choose one of {PREDICTIONS}")
 
 
+def stft_loss(estimate: torch.Tensor, reference: torch.Tensor, ffts=(512, 1024, 2048), eps: float = 1e-5) -> torch.Tensor:
+    """Multi-resolution STFT loss (B,) between waveforms estimate (B, T) and reference (B, T).
+
+    For each FFT size N (Hann window of N samples, hop N // 4, centred frames): the spectral
+    convergence ||S - S'||_F / ||S||_F plus the mean |log S - log S'| of the magnitudes, clamped at
+    ``eps``; averaged over the resolutions.  Computed in float32 whatever the inputs' dtype.
+    """
+    if estimate.ndim != 2 or estimate.shape != reference.shape:
+        raise ValueError(f"stft_loss takes two waveforms (B, T) of one shape, got {tuple(estimate.shape)} and "
+                         f"{tuple(reference.shape)}")
+    if estimate.shape[1] < max(ffts) // 2 + 1:
+        raise ValueError(f"stft_loss: waveforms of {estimate.shape[1]} samples are too short for an FFT of {max(ffts)} "
+                         f"(reflect padding needs more than {max(ffts) // 2})")
+    total = 0.0
+    for n in ffts:
+        window = torch.hann_window(n, device=estimate.device)
+        est, ref = (torch.stft(x.float(), n, hop_length=n // 4, window=window, return_complex=True).abs()
+                    for x in (estimate, reference))
+        convergence = (est - ref).flatten(1).norm(dim=1) / ref.flatten(1).norm(dim=1).clamp_min(eps)
+        log_distance = (est.clamp_min(eps).log() - ref.clamp_min(eps).log()).abs().flatten(1).mean(1)
+        total = total + convergence + log_distance
+    return total / len(ffts)
+
+
 def loss(denoiser, x0: torch.Tensor, *, cond: dict | None = None, target: str | None = None,
          weighting: str = "uniform", time_sampling: str = "uniform", norm: str = "l2", min_snr_gamma: float = 5.0,
          mask: torch.Tensor | None = None, t: torch.Tensor | None = None, noise: torch.Tensor | None = None,
-         generator=None, **time_options) -> torch.Tensor:
+         x0_loss=None, generator=None, **time_options) -> torch.Tensor:
     """Per-example diffusion loss (B,).
 
     x0: (B, ...) clean data.  target: parameterization of the regression target (default: the
     denoiser's own).  mask: (B, ...) prefix-shaped, 1 = element counts (padding excluded).
     t: (B,) times, else drawn with ``time_sampling``; noise: (B, ...), else drawn from the prior.
+    x0_loss: ``f(x0_estimate (B, ...), x0 (B, ...)) -> (B,)``, added to the weighted loss.
     """
     if not isinstance(x0, torch.Tensor) or x0.ndim < 2 or not x0.is_floating_point():
         raise ValueError(f"x0 must be a floating-point tensor of shape (B, ...), got {tuple(getattr(x0, 'shape', ()))}")
@@ -152,6 +180,7 @@ def loss(denoiser, x0: torch.Tensor, *, cond: dict | None = None, target: str | 
     pred = denoiser(x_t, t, **(cond or {}))
     sigma_data = denoiser.sigma_data
     err = pred.target(kind, sigma_data) - _true_target(kind, schedule, t, x0, noise, x_t, alpha, sigma, sigma_data)
+    err = denoiser.prior.whiten(err)  # a non-standard prior's inverse-covariance metric (PriorGrad)
     err = err.pow(2) if norm == "l2" else err.abs()
     if mask is not None:
         m = mask.to(err.dtype).reshape(*mask.shape, *([1] * (err.ndim - mask.ndim))).expand_as(err)
@@ -159,4 +188,6 @@ def loss(denoiser, x0: torch.Tensor, *, cond: dict | None = None, target: str | 
     else:
         per_example = err.flatten(1).mean(1)
     w = _weight(weighting, kind, schedule, t, min_snr_gamma, sigma_data).to(per_example.device, per_example.dtype)
-    return w * per_example
+    if x0_loss is None:
+        return w * per_example
+    return w * per_example + x0_loss(pred.x0, x0).to(per_example.dtype)

@@ -5,7 +5,14 @@ A prior supplies
 - ``project(x)``: the map onto the prior's subspace (zero at padding, zero centre of mass), applied
   to every network output so that states never drift off that subspace;
 - ``log_prob(x, std)``: the log density (B,) of ``std * noise`` at ``x``, in nats;
-- ``num_dims(x)``: degrees of freedom per example (B,), e.g. for bits per dimension.
+- ``num_dims(x)``: degrees of freedom per example (B,), e.g. for bits per dimension;
+- ``whiten(x)``: x in units of the prior's standard deviation, the metric the denoising loss is
+  measured in (identity for standard normal noise; PriorGrad's inverse-covariance weighting otherwise).
+
+``Diagonal`` is noise N(0, diag(std^2)) with a per-element standard deviation; a *conditional* prior
+(``{"name": "conditional", ...}`` in a model config) is a ``Diagonal`` whose std is a function of the
+condition, computed by the model (``ZooModel.prior_std``), e.g. PriorGrad's from a mel's frame energy
+(Lee et al. 2022).  Every sampler draws through whatever prior the denoiser carries, so none needs to know.
 """
 from __future__ import annotations
 
@@ -13,7 +20,8 @@ import math
 
 import torch
 
-__all__ = ["Isotropic", "Masked", "ZeroCentreOfMass", "ZeroCoM", "NAMES", "from_name"]
+__all__ = ["Isotropic", "Masked", "ZeroCentreOfMass", "ZeroCoM", "Diagonal", "NAMES", "CONDITIONAL",
+           "from_name", "from_config"]
 
 
 def _log_normal(x: torch.Tensor, std, dims: torch.Tensor) -> torch.Tensor:
@@ -39,6 +47,9 @@ class Isotropic:
 
     def log_prob(self, x: torch.Tensor, std=1.0) -> torch.Tensor:
         return _log_normal(x, std, self.num_dims(x))
+
+    def whiten(self, x: torch.Tensor) -> torch.Tensor:
+        return x
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -113,7 +124,43 @@ class ZeroCentreOfMass(Masked):
 ZeroCoM = ZeroCentreOfMass
 
 
+class Diagonal(Masked):
+    """Noise N(0, diag(std^2)): std (B, ...) positive, of the data's shape or a prefix of it (broadcast
+    over the rest); mask: optional (B, N) as for ``Masked`` (padding gets no noise)."""
+
+    def __init__(self, std: torch.Tensor, mask: torch.Tensor | None = None):
+        std = torch.as_tensor(std)
+        if std.ndim < 1 or not torch.isfinite(std).all() or not (std > 0).all():
+            raise ValueError(f"Diagonal prior needs a finite, positive std with a batch dimension, got shape "
+                             f"{tuple(std.shape)} with min {float(std.min()) if std.numel() else 'none'}")
+        self.std, self.mask = std, mask
+
+    def _std_for(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.std
+        if s.ndim > x.ndim or tuple(x.shape[: s.ndim]) != tuple(s.shape):
+            raise ValueError(f"prior std of shape {tuple(s.shape)} does not fit data of shape {tuple(x.shape)}")
+        return s.to(device=x.device, dtype=x.dtype).reshape(*s.shape, *([1] * (x.ndim - s.ndim)))
+
+    def _mask_for(self, x):
+        return torch.ones_like(x[:1]).expand_as(x) if self.mask is None else super()._mask_for(x)
+
+    def noise(self, like, generator=None):
+        return Isotropic.noise(self, like, generator) * self._std_for(like) * self._mask_for(like)
+
+    def whiten(self, x):
+        return x / self._std_for(x)
+
+    def log_prob(self, x, std=1.0):
+        white = (x.to(torch.float64) / self._std_for(x).to(torch.float64)) * self._mask_for(x)
+        log_std = (torch.log(self._std_for(x).to(torch.float64)) * self._mask_for(x)).expand_as(x).flatten(1).sum(1)
+        return _log_normal(white, std, self.num_dims(x)) - log_std
+
+    def __repr__(self) -> str:
+        return f"Diagonal(std of shape {tuple(self.std.shape)})"
+
+
 NAMES = ("isotropic", "zero_com")
+CONDITIONAL = "conditional"  # a config's {"name": "conditional", ...}: Diagonal, std from the condition
 
 
 def from_name(name: str, mask: torch.Tensor | None = None):
@@ -124,3 +171,15 @@ def from_name(name: str, mask: torch.Tensor | None = None):
     if name == "zero_com":
         return ZeroCentreOfMass(mask)
     raise ValueError(f"unknown prior {name!r}; choose one of {NAMES}")
+
+
+def from_config(spec, mask: torch.Tensor | None = None, std: torch.Tensor | None = None):
+    """The prior a model config's ``prior`` names: a name of ``NAMES``, or ``{"name": "conditional", ...}``,
+    which needs ``std`` (B, ...), the standard deviation the model computed from the condition."""
+    if isinstance(spec, str):
+        return from_name(spec, mask)
+    if not isinstance(spec, dict) or spec.get("name") != CONDITIONAL:
+        raise ValueError(f"a prior is one of {NAMES} or {{'name': '{CONDITIONAL}', ...}}, got {spec!r}")
+    if std is None:
+        raise ValueError("a conditional prior needs the condition it is a function of (its std)")
+    return Diagonal(std, mask)

@@ -31,6 +31,9 @@ class DiffusionConfig:
     prediction: str = "eps"
     sigma_data: float = 0.5
     prior: str = "isotropic"  # or "zero_com": noise with zero centre of mass (translation-invariant coordinates)
+    # or "conditional": noise N(0, diag(s)) with s from the condition (PriorGrad; the data set supplies the statistics
+    # it needs), clipped from below at prior_floor, the loss weighted by 1 / s
+    prior_floor: float = 0.1
 
 
 @dataclass
@@ -45,6 +48,10 @@ class ObjectiveConfig:
     p_std: float = 1.2
     logit_mean: float = 0.0
     logit_std: float = 1.0
+    # > 0: add stft_weight times the multi-resolution STFT loss of the predicted x0 (waveforms (B, T) only;
+    # zoo.core.objectives.stft_loss) over FFT sizes stft_ffts
+    stft_weight: float = 0.0
+    stft_ffts: List[int] = field(default_factory=lambda: [512, 1024, 2048])
 
 
 @dataclass
@@ -84,8 +91,10 @@ class OptimConfig:
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
     weight_decay: float = 0.0
     batch_size: int = 256  # global: split evenly over the processes
-    steps: int = 10000
+    steps: int = 10000  # steps of this run (a run continued with --continue adds this many to its model's)
     warmup_steps: int = 0
+    # a run continued from a folder without a training state (a fresh optimizer) warms up over this many steps
+    warm_start_steps: int = 100
     lr_schedule: str = "constant"  # constant | cosine | linear (after warm-up)
     min_lr_ratio: float = 0.0
     grad_clip: float = 1.0  # max gradient norm; 0 = off
@@ -107,6 +116,7 @@ class SamplingConfig:
     timesteps: Optional[str] = None
     guidance: Optional[float] = None  # classifier-free guidance scale of conditional models' samples
     clip_x0: Optional[List[float]] = None  # [low, high]: static thresholding of x0 while sampling (pixels: [-1, 1])
+    mel_projection: Optional[Dict[str, Any]] = None  # audio vocoders: x0 made mel-consistent (modalities/audio/projection.py)
     n: int = 1000  # samples in each dump
 
 
@@ -153,7 +163,7 @@ CHOICES = {
     "precision": ("fp32", "bf16"),
     "optim.lr_schedule": ("constant", "cosine", "linear"),
     "diffusion.prediction": core.PREDICTIONS,
-    "diffusion.prior": core.priors.NAMES,
+    "diffusion.prior": (*core.priors.NAMES, core.priors.CONDITIONAL),
     "objective.weighting": core.objectives.WEIGHTINGS,
     "objective.time_sampling": core.objectives.TIME_SAMPLING,
     "objective.norm": ("l2", "l1"),
@@ -227,12 +237,20 @@ def validate(cfg: DictConfig, where: str = "recipe") -> None:
     for key in ("optim.batch_size", "optim.steps", "sampling.steps", "log.every", "log.checkpoint_every"):
         if _get(cfg, key) < 1:
             raise ValueError(f"{where}: {key} must be >= 1, got {_get(cfg, key)}")
-    for key in ("optim.warmup_steps", "log.sample_every"):
+    for key in ("optim.warmup_steps", "optim.warm_start_steps", "log.sample_every"):
         if _get(cfg, key) < 0:
             raise ValueError(f"{where}: {key} must be >= 0, got {_get(cfg, key)}")
     clip = cfg.sampling.clip_x0
     if clip is not None and (len(clip) != 2 or not clip[0] < clip[1]):
         raise ValueError(f"{where}: sampling.clip_x0 must be [low, high] with low < high, got {list(clip)}")
+    if cfg.sampling.mel_projection is not None and cfg.modality != "audio":
+        raise ValueError(f"{where}: sampling.mel_projection needs a mel to project onto: audio vocoders only, "
+                         f"not modality {cfg.modality!r}")
+    if not cfg.objective.stft_weight >= 0 or not cfg.objective.stft_ffts or min(cfg.objective.stft_ffts) < 4:
+        raise ValueError(f"{where}: objective.stft_weight must be >= 0 and objective.stft_ffts a list of FFT sizes >= 4, "
+                         f"got {cfg.objective.stft_weight} and {list(cfg.objective.stft_ffts)}")
+    if not 0.0 < cfg.diffusion.prior_floor <= 1.0:
+        raise ValueError(f"{where}: diffusion.prior_floor must lie in (0, 1], got {cfg.diffusion.prior_floor}")
     if not 0.0 <= cfg.ema.decay < 1.0:
         raise ValueError(f"{where}: ema.decay must lie in [0, 1), got {cfg.ema.decay}")
     if cfg.optim.max_minutes is not None and not cfg.optim.max_minutes > 0:

@@ -26,16 +26,22 @@ __all__ = ["Objective", "DiffusionObjective", "AutoencoderObjective", "Consisten
 
 
 class DiffusionObjective(Objective):
-    """The core's denoising loss; ``objective``: the recipe's ``objective`` section; ``prior``: its prior's name."""
+    """The core's denoising loss; ``objective``: the recipe's ``objective`` section; ``prior(cond, mask)``: the
+    model's prior for a batch (``ZooModel.prior``)."""
 
-    def __init__(self, denoiser: core.Denoiser, objective, prior: str):
+    def __init__(self, denoiser: core.Denoiser, objective, prior):
         self.denoiser, self.objective, self.prior = denoiser, objective, prior
 
     def __call__(self, step, x, t, noise, cond, mask):
         obj = self.objective
-        denoiser = self.denoiser.with_prior(core.priors.from_name(self.prior, mask))
+        denoiser = self.denoiser.with_prior(self.prior(cond, mask))
+        x0_loss = None
+        if obj.stft_weight > 0:
+            ffts = tuple(obj.stft_ffts)
+            x0_loss = lambda estimate, x0: obj.stft_weight * core.objectives.stft_loss(estimate, x0, ffts)  # noqa: E731
         return core.objectives.loss(denoiser, x, t=t, noise=noise, cond=cond, target=obj.target, mask=mask,
-                                    weighting=obj.weighting, norm=obj.norm, min_snr_gamma=obj.min_snr_gamma)
+                                    weighting=obj.weighting, norm=obj.norm, min_snr_gamma=obj.min_snr_gamma,
+                                    x0_loss=x0_loss)
 
 
 class AutoencoderObjective(Objective):
@@ -61,4 +67,4 @@ def make_objective(recipe, model, forward, net, device) -> Objective:
                                     total_steps=recipe.optim.steps, seed=recipe.seed)
     denoiser = core.Denoiser(forward, model.schedule, recipe.diffusion.prediction,
                              sigma_data=recipe.diffusion.sigma_data)
-    return DiffusionObjective(denoiser, recipe.objective, recipe.diffusion.prior)
+    return DiffusionObjective(denoiser, recipe.objective, model.prior)

@@ -88,6 +88,9 @@ class CoupledData(Dataset):
     def model_config(self) -> dict:
         return self.data.model_config()
 
+    def prior_settings(self) -> dict:
+        return self.data.prior_settings()
+
     def init_network(self, network) -> None:
         self.data.init_network(network)
 

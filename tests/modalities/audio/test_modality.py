@@ -69,12 +69,15 @@ def test_card_facts_and_the_released_metrics(name):
     assert "pip install" not in facts.example and "Front end (hash" in facts.data_note
     compile(facts.example, "example", "exec")
     metrics = json.loads((CARDS / name / "metrics.json").read_text())
-    primary = metrics[MODALITY.primary.key]
-    assert MODALITY.primary.lower_is_better and isinstance(primary, float) and 0 < primary < 16
+    bits = metrics[MODALITY.primary.key]
+    assert MODALITY.primary.lower_is_better and isinstance(bits, float) and 0 < bits < 16
+    judged_by = MODALITY.primary_for(metrics["protocol"])
+    assert judged_by.key == ("mrstft_band" if name == "audio/diffwave" else "bits_per_sample")
+    assert judged_by.lower_is_better and isinstance(metrics[judged_by.key], float)
     assert metrics["likelihood_clips"] == 4 and metrics["likelihood_rtol"] == metrics["likelihood_atol"] == 1e-3
     assert metrics["device"].startswith("CPU, ") and "threads" not in metrics
     assert set(facts.metrics) >= {k for k, v in metrics.items() if isinstance(v, float) and k not in
-                                  facts.protocol_settings}
+                                  facts.protocol_settings and k not in zoo.cards.SETTINGS}
     phrases = "".join(p.format(**metrics) for k, p in facts.protocol_settings.items() if k in metrics)
     assert "bits per sample: the centre 0.2554 s of 4 held-out clips" in phrases
 

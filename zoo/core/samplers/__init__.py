@@ -18,7 +18,7 @@ from ..parameterization import DenoiserWrapper
 from . import deis, dpm_solver, first_order, ode, plms, sde, unipc  # noqa: F401  (registers the samplers)
 from .base import get, names, register
 
-__all__ = ["sample", "names", "get", "register", "SampleInfo", "optimize_grid"]
+__all__ = ["sample", "names", "get", "register", "SampleInfo", "optimize_grid", "refine_grid"]
 log = logging.getLogger("zoo")
 
 
@@ -152,11 +152,22 @@ def optimize_grid(denoiser, steps: int, sampler: str = "unipc", *, shape: tuple,
         x = _run(denoiser, x_T, sampler, grid, **sampler_options)
         return (x - ref).flatten(1).norm(dim=1).mean().item()
 
+    return refine_grid(ts, error, free, sweeps=sweeps, iterations=iterations)
+
+
+def refine_grid(ts: torch.Tensor, error, free, *, sweeps: int = 3, iterations: int = 8) -> torch.Tensor:
+    """The grid ``ts`` (S + 1,) (decreasing times) with the times at the indices ``free`` moved, one at a time
+    (golden-section search between its neighbours, ``sweeps`` passes), to lower ``error(grid) -> float``;
+    a move is kept only when it lowers the error.  Index 0 (the start) only moves down, between
+    ``ts[1]`` and where it was.  Costs ``sweeps * len(free) *
+    (iterations + 2) + 1`` calls of ``error``."""
+    ts = ts.clone()
     best = error(ts)
     ratio = (math.sqrt(5) - 1) / 2
+    top = ts[0].item()
     for _ in range(sweeps):
         for i in free:
-            lo, hi = ts[i + 1].item(), ts[i - 1].item()
+            lo, hi = ts[i + 1].item(), (ts[i - 1].item() if i > 0 else top)
 
             def at(value):
                 trial = ts.clone()
