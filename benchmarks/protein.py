@@ -1,8 +1,11 @@
 """Protein backbone sampling speed: seconds per 100-residue backbone for the networks of the
-``protein/backbone`` recipe (full and cpu presets), unconditional and with motif scaffolding (a
-16-residue motif superposed at every step); and one forward pass of the residue transformer
-against PyTorch's own ``nn.TransformerEncoder`` of the same width, depth and heads with the same
-key padding mask (the peer: no noise conditioning, PyTorch's fused inference path).
+``protein/backbone`` recipe (full and cpu presets) on internal coordinates, with its steric-clash
+guidance and without, against the previous design of the same size (the residue transformer on
+atom coordinates, EDM with a zero-centre-of-mass prior: what protein/backbone was before
+internal coordinates), unconditional and with motif scaffolding (a 16-residue motif); and one
+forward pass of the residue transformer against PyTorch's own ``nn.TransformerEncoder`` of the same
+width, depth and heads with the same key padding mask (the peer: no noise conditioning, PyTorch's
+fused inference path).
 
 Weights are random (speed does not depend on them), so neither a checkpoint nor the data is needed:
 
@@ -26,13 +29,18 @@ from zoo.train import load_recipe
 from zoo.train.loop import model_config
 
 RECIPE = "recipes/protein/backbone.yaml"
+# the design protein/backbone had before internal coordinates (its recipe then), for comparison
+ATOMS = ["network.params.representation=atoms", "data.params.representation=atoms", "diffusion.prediction=edm",
+         "diffusion.prior=zero_com", "diffusion.sigma_data=10.0", "diffusion.schedule.sigma_min=0.002",
+         "diffusion.schedule.sigma_max=80.0", "sampling.potentials=null"]
+ARMS = {"internal, clash guidance": ([], None), "internal, no guidance": ([], False), "atoms (before)": (ATOMS, None)}
 
 
-def model_from_recipe(preset: str | None) -> ProteinModel:
+def model_from_recipe(preset: str | None, overrides=()) -> ProteinModel:
     """The recipe's model (its network, diffusion and sampling settings) with random weights."""
-    recipe = load_recipe(RECIPE, [f"preset={preset}"] if preset else [])
-    data = dataset("ideal", crop=tuple(recipe.data.params.crop))  # only its shape and config are used
-    return ProteinModel.from_config(model_config(recipe, data))
+    recipe = load_recipe(RECIPE, [*([f"preset={preset}"] if preset else []), *overrides])
+    data = dataset("ideal", crop=tuple(recipe.data.params.crop), representation=recipe.data.params.representation)
+    return ProteinModel.from_config(model_config(recipe, data))  # only the data's shape and config are used
 
 
 def main() -> None:
@@ -46,29 +54,32 @@ def main() -> None:
     device = torch.device(args.device)
     print(f"device: {describe_device(device)}; torch {torch.__version__}; batch {args.batch} x {args.length} residues; "
           f"median of {args.repeats}\n")
-    print("| preset | network | sampler, steps | unconditional s / 100 residues | scaffolding s / 100 residues |")
-    print("|---|---|---|---|---|")
+    print("| preset | design | network | sampler, steps | unconditional s / 100 residues | scaffolding s / 100 residues |")
+    print("|---|---|---|---|---|---|")
     motif = ideal_helix(16).float()
     contig = f"40,A1-16,{args.length - 56}"
     models = {}
     for preset in args.presets:
-        model = models[preset] = model_from_recipe(None if preset == "full" else preset).to(device).eval()
-        free = median_seconds(lambda: model.sample(args.batch, length=args.length,
-                                                   generator=torch.Generator().manual_seed(0)), device, args.repeats)
-        held = median_seconds(lambda: model.scaffold(motif, contig, args.batch,
-                                                     generator=torch.Generator().manual_seed(0)), device, args.repeats)
-        per = 100 / (args.batch * args.length)
-        p, s = model.config["network"], model.config["sampling"]
-        print(f"| {preset} | hidden {p['hidden']}, depth {p['depth']} | {s['sampler']}, {s['steps']} | "
-              f"{free * per:.4f} | {held * per:.4f} |")
+        for arm, (overrides, potentials) in ARMS.items():
+            model = model_from_recipe(None if preset == "full" else preset, overrides).to(device).eval()
+            models.setdefault(preset, {})[model.representation] = model
+            free = median_seconds(lambda: model.sample(args.batch, length=args.length, potentials=potentials,
+                                                       generator=torch.Generator().manual_seed(0)), device, args.repeats)
+            held = median_seconds(lambda: model.scaffold(motif, contig, args.batch, potentials=potentials,
+                                                         generator=torch.Generator().manual_seed(0)), device, args.repeats)
+            per = 100 / (args.batch * args.length)
+            p, s = model.config["network"], model.config["sampling"]
+            print(f"| {preset} | {arm} | hidden {p['hidden']}, depth {p['depth']} | {s['sampler']}, {s['steps']} | "
+                  f"{free * per:.4f} | {held * per:.4f} |")
     print(f"\n| network (one forward, {args.batch} x {args.length} residues, 10% padding) | zoo ms | "
           "peer nn.TransformerEncoder ms | zoo / peer |\n|---|---|---|---|")
-    for preset, model in models.items():
+    for preset, by_representation in models.items():
+        model = by_representation["internal"]
         p = model.config["network"]
         peer = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(
             p["hidden"], p["heads"], int(p["hidden"] * p.get("mlp_ratio", 4.0)), dropout=0.0, activation="gelu",
             batch_first=True, norm_first=True), p["depth"], enable_nested_tensor=False).to(device).eval()
-        x = torch.randn(args.batch, args.length, 4, 3, device=device)
+        x = torch.randn(args.batch, args.length, *model.residue_shape(), device=device)
         mask = torch.arange(args.length, device=device)[None] < int(0.9 * args.length)
         mask = mask.expand(args.batch, -1)
         h = torch.randn(args.batch, args.length, p["hidden"], device=device)

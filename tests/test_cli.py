@@ -249,6 +249,9 @@ def test_protein_backbones_and_motif_scaffolds_from_the_command_line(tmp_path, c
                      "--steps", "2", "-o", str(tmp_path / "scaffold.cif")]) == 0
     printed = capsys.readouterr().out
     assert "scaffold_001.cif: 19 residues, motif at positions 6-15, motif RMSD" in printed
+    assert cli.main(["sample", folder, "--length", "30", "-n", "1", "--steps", "2", "--potential", "none",
+                     "--potential", "clash=1", "-o", str(tmp_path / "x.pdb")]) == 2
+    assert "'none' alone" in capsys.readouterr().err
     assert len(pio.chains_from_structure(pio.read_structure(tmp_path / "scaffold_001.cif"))[0]) == 19
     for args, message in [(["--motif", "m.pdb"], "--motif and --contig go together"),
                           (["--motif", str(tmp_path / "motif.pdb"), "--contig", "5,B1-3"], "no chain 'B'"),

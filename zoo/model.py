@@ -169,7 +169,7 @@ class ZooModel(nn.Module):
                guidance: float | None = None, cond: dict | None = None, generator: torch.Generator | None = None,
                x_T: torch.Tensor | None = None, callback=None, return_info: bool = False, clip_x0=None,
                inpaint: tuple[torch.Tensor, torch.Tensor] | None = None, mask: torch.Tensor | None = None,
-               **options):
+               guide=None, **options):
         """Draw ``n`` samples of shape (n, *sample_shape) with the model's sampling defaults.
 
         guidance: classifier-free guidance scale for conditional models (uses ``cond`` and the
@@ -182,7 +182,10 @@ class ZooModel(nn.Module):
         it), mask broadcastable to it, 1 where known.
         mask: (n, N), 1 for the real elements of variable-length sets (residues, points): the noise
         is drawn from the config's prior on them and the network gets ``mask=`` (never dropped by
-        guidance); padding stays zero."""
+        guidance); padding stays zero.
+        guide: ``f(denoiser) -> denoiser``, a guidance wrapper of the caller's (e.g. a
+        ``core.guidance.Potential``), put around the denoiser before inpainting (which has the last
+        word on the known part) and thresholding."""
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         defaults = self.config.get("sampling", {})
@@ -206,7 +209,9 @@ class ZooModel(nn.Module):
             den, cond = core.guidance.ClassifierFree(den, guidance, {**cond, **sets}, {**uncond, **sets}), None
         elif sets:
             cond = {**(cond or {}), **sets}
-        if inpaint is not None:
+        if guide is not None:
+            den = guide(den)
+        if inpaint is not None:  # after the guide: the known part is held whatever the guide does
             den = core.guidance.Inpaint(den, *inpaint)
         clip_x0 = defaults.get("clip_x0") if clip_x0 is None else clip_x0
         if clip_x0:

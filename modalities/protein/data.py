@@ -49,7 +49,11 @@ Training examples (``ProteinData.batch``): a training chain drawn uniformly, a c
 uniformly in ``crop`` (64..128 inclusive) per example, a random window of that length (a chain
 no longer than it is used whole), centred at the mean of its CA atoms; padded with zeros to the
 largest crop, the data's ``sample_shape`` (L = ``crop[1]``): ``{"x": (n, L, 4, 3) float32, "mask":
-(n, L) bool}`` (True = a real residue).  Rotations: see ``ProteinData``.
+(n, L) bool}`` (True = a real residue).  Rotations: see ``ProteinData``.  With ``representation:
+internal`` the crops are the chains' internal coordinates instead, ``{"x": (n, L, 6) radians
+(torsions phi, psi, omega and bond angles N-CA-C, CA-C-N, C-N-CA; ``geometry.internal_from_backbone``,
+computed once per chain), "mask": (n, L)}``: the entries at a crop's ends that its geometry does not
+use (first phi, last omega and peptide angles) hold the same fill values as a whole chain's.
 """
 from __future__ import annotations
 
@@ -63,6 +67,7 @@ import torch
 from Bio.Align import PairwiseAligner
 
 from modalities.protein import io as protein_io
+from modalities.protein.geometry import backbone_from_internal, internal_from_backbone
 from zoo.files import atomic_write
 from zoo.modality import Batch, DataSource, Dataset
 
@@ -324,11 +329,15 @@ class ProteinData(Dataset):
     reference(split) -> list of (L, 4, 3) chains centred at their CA mean; ``ids`` and
     ``clusters`` (the sequence cluster of each chain; every ideal chain is its own) per split."""
 
-    def __init__(self, name: str = "chains", path=None, crop=(64, 128), seed: int = 0, rotate: bool = True):
+    def __init__(self, name: str = "chains", path=None, crop=(64, 128), seed: int = 0, rotate: bool = True,
+                 representation: str = "atoms"):
         low, high = (int(v) for v in (crop if not isinstance(crop, str) else crop.strip("()[] ").split(",")))
         if not 1 <= low <= high:
             raise ValueError(f"crop must be (low, high) with 1 <= low <= high, got {crop}")
+        if representation not in ("atoms", "internal"):
+            raise ValueError(f"unknown protein representation {representation!r}; choose 'atoms' or 'internal'")
         self.name, self.path, self.crop, self.seed, self.rotate = name, path, (low, high), int(seed), bool(rotate)
+        self.representation = representation
         self.chains = {"train": [], "test": []}
         self.ids = {"train": [], "test": []}
         self.clusters = {"train": [], "test": []}
@@ -354,10 +363,12 @@ class ProteinData(Dataset):
         if not self.chains["train"]:
             raise ValueError(f"{path}: no training chains")
         self.train_lengths = torch.tensor([len(c) for c in self.chains["train"]])
+        self.train_internal = [internal_from_backbone(c.double()).float() for c in self.chains["train"]] \
+            if representation == "internal" else []
 
     @property
-    def sample_shape(self) -> tuple[int, int, int]:
-        return (self.crop[1], 4, 3)
+    def sample_shape(self) -> tuple[int, ...]:
+        return (self.crop[1], 4, 3) if self.representation == "atoms" else (self.crop[1], 6)
 
     def reference(self, split: str = "test") -> list[torch.Tensor]:
         """The chains of a split, whole, each (L, 4, 3) centred at its CA mean."""
@@ -372,19 +383,23 @@ class ProteinData(Dataset):
         crops = torch.randint(self.crop[0], self.crop[1] + 1, (n,), generator=generator)
         lengths = torch.minimum(crops, self.train_lengths[index])
         starts = (torch.rand(n, generator=generator) * (self.train_lengths[index] - lengths + 1)).long()
-        x = torch.zeros(n, self.crop[1], 4, 3)  # (n, *sample_shape): padding is masked out everywhere
+        x = torch.zeros(n, *self.sample_shape)  # padding is masked out everywhere
         mask = torch.zeros(n, self.crop[1], dtype=torch.bool)
         for b in range(n):
             start, length = int(starts[b]), int(lengths[b])
-            x[b, :length] = _centre(self.chains["train"][int(index[b])][start:start + length])
             mask[b, :length] = True
-        if self.rotate:
+            if self.representation == "internal":
+                crop = self.train_internal[int(index[b])][start:start + length]
+                x[b, :length] = internal_from_backbone(backbone_from_internal(crop))  # the ends' fill values
+            else:
+                x[b, :length] = _centre(self.chains["train"][int(index[b])][start:start + length])
+        if self.rotate and self.representation == "atoms":
             x = torch.einsum("bij,blaj->blai", random_rotations(n, generator, dtype=x.dtype), x)
         return {"x": x, "mask": mask}
 
     def config(self) -> dict:
         return {"name": self.name, "path": None if self.path is None else str(self.path), "crop": list(self.crop),
-                "seed": self.seed, "rotate": self.rotate}
+                "seed": self.seed, "rotate": self.rotate, "representation": self.representation}
 
 
 def dataset(name: str = "chains", **params) -> ProteinData:

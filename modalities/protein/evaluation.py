@@ -4,7 +4,7 @@
   clipped to ``LENGTHS`` (50..128), at the model's sampler and steps, drawn in one batch
   (``zoo.evaluation.draw``); seconds per 100 residues;
 - every metric of ``metrics`` over the set (``score_set``): bonds and angles within tolerance and
-  their mean absolute deviations, chains without breaks, clash rates, Ramachandran region
+  their mean absolute deviations, CA(i)-CA(i+1) distances within 0.2 A of 3.80 A, chains without breaks, clash rates, Ramachandran region
   fractions and the phi/psi KL divergence to the held-out chains, P-SEA secondary-structure
   fractions, radius of gyration over its length-based expectation, pairwise TM-score diversity;
 - beside them (``real_chains``) the same numbers for the first ``n`` training chains cropped to the
@@ -13,8 +13,9 @@
   residues held fixed with contig ``"10-30,A21-36,10-30"``, ``scaffold_n`` (8) chains: the motif
   RMSD after superposition, the peptide C-N bonds that join motif and scaffold, and the scaffolds'
   bonds, breaks and clashes;
-- the network's rotation-equivariance error at a middle noise level on held-out chains (it is
-  trained with random rotations, not equivariant by construction);
+- the network's rotation-equivariance error at a middle noise level on held-out chains (an atoms
+  model is trained with random rotations, not equivariant by construction; an internal-coordinates
+  model is invariant by construction, and the number measures how far rounding moves it);
 - designability: "not computed" (it needs a folding model, not available offline);
 - likelihood (``likelihood``, ``nats_per_residue``): the negative log-likelihood in nats per residue
   of held-out chains under the probability-flow ODE (``zoo.core.log_likelihood``) with the model's
@@ -22,9 +23,11 @@
   ``LIKELIHOOD["chains"]`` (16) held-out sequence clusters, cropped to its first
   ``LIKELIHOOD["crop"]`` (64) residues and centred, ``-log p(x) / L`` averaged over the chains,
   with ``LIKELIHOOD["probes"]`` (8) Hutchinson probes and rtol = atol = 1e-3 (loose: on the 2-core
-  CPU it takes about 90 CPU-seconds; 16 probes or rtol 1e-4 move it by under 0.01).  A density
-  of coordinates in Angstrom on the (4L - 1) * 3 dimensional subspace of centred chains, so only
-  comparable between models at the same settings; a consistency model has no ODE: "not computed".
+  CPU it takes about 90 CPU-seconds; 16 probes or rtol 1e-4 move it by under 0.01).  The density
+  lives in the model's state space (``likelihood_space``): for an atoms model coordinates in Angstrom
+  on the (4L - 1) * 3 dimensional subspace of centred chains, for an internal-coordinates model six
+  angles per residue in radians on the torus; so only comparable between models of one
+  representation at the same settings; a consistency model has no ODE: "not computed".
 
 ``sample_metrics`` (``zoo nfe``): the quick geometry of a set of samples (bonds and angles
 within tolerance, break-free chains, clashes), seconds per sample.
@@ -50,6 +53,8 @@ DESIGNABILITY = "not computed: needs a structure-prediction model (e.g. ESMFold)
 N = 32  # samples of the suite
 LENGTHS = (50, 128)  # the held-out chains' lengths are clipped to these
 LIKELIHOOD = {"chains": 16, "crop": 64, "probes": 8, "rtol": 1e-3, "atol": 1e-3}
+SPACES = {"atoms": "centred atom coordinates (Angstrom)", "internal": "internal coordinates (6 angles per residue, "
+          "radians, on the torus)"}
 
 
 def pad(chains: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,6 +85,7 @@ def score_set(chains: list[torch.Tensor], reference: list[torch.Tensor], *, tm_p
     rg = metrics.radius_of_gyration(x, mask) / metrics.rg_expected(lengths.double())
     out = {"bonds_within": bonds["bonds_within"], "angles_within": bonds["angles_within"],
            **{f"mad_{name}": stats["mad"] for name, stats in {**bonds["bonds"], **bonds["angles"]}.items()},
+           "ca_ca_within": metrics.ca_ca_within(x, mask),
            "break_free": float((metrics.chain_breaks(x, mask) == 0).double().mean()),
            "clash_rate": float(clash["rate"].mean()), "ca_clashes": float(clash["ca"].double().mean()),
            **{f"rama_{name}": value for name, value in regions.items()},
@@ -179,7 +185,7 @@ def likelihood(model, data, *, seed: int = 0, chains: int = LIKELIHOOD["chains"]
     ``likelihood_atol``) and the ODE's network evaluations (``likelihood_nfe``); the probes are
     drawn with a generator seeded ``seed``."""
     settings = {"likelihood_chains": chains, "likelihood_crop": crop, "likelihood_probes": probes,
-                "likelihood_rtol": rtol, "likelihood_atol": atol}
+                "likelihood_rtol": rtol, "likelihood_atol": atol, "likelihood_space": SPACES[model.representation]}
     if model.is_consistency:
         return {"nats_per_residue": "not computed: a consistency model has no probability-flow ODE", **settings}
     picked = likelihood_chains(data, chains, crop)
@@ -188,7 +194,7 @@ def likelihood(model, data, *, seed: int = 0, chains: int = LIKELIHOOD["chains"]
     settings["likelihood_chains"] = len(picked)
     param = next(model.network.parameters())
     x, mask = pad(picked)
-    x, mask = x.to(param), mask.to(param.device)
+    x, mask = model.encode(x, mask).to(param), mask.to(param.device)
     prior = model.prior(mask=mask)
     denoiser = model.denoiser(prior).bind(mask=mask)  # the network is told which residues are real
     was_training = model.training
@@ -225,17 +231,27 @@ def sample_metrics(model, data, *, n: int, seed: int = 0, steps: int | None = No
             "device": how["device"]}
 
 
+@torch.no_grad()
 def _equivariance(model, chains: list[torch.Tensor], longest: int, seed: int) -> float:
     """The rotation-equivariance error of the denoiser's x0 prediction on real chains at the noise
-    level sigma = sigma_data (where both the noise and the structure matter)."""
+    level sigma = sigma_data (where both the noise and the structure matter); for an internal-coordinates
+    model the invariance error: the relative change of x0 when the input chain is turned first."""
     param = next(model.network.parameters())
     probe, mask = pad([c[:longest] for c in chains])
     probe, mask = probe.to(param), mask.to(param.device)
     denoiser = model.denoiser(model.prior(mask=mask))
     sigma_data = float(model.config.get("sigma_data", 0.5))
     t = float(model.schedule.t_of_logsnr(torch.tensor(-2.0 * math.log(sigma_data), dtype=torch.float64)))
-
-    def x0(x, _label, m):
-        return denoiser(x, t, mask=m).x0
     rotations = random_rotations(4, torch.Generator().manual_seed(seed), dtype=torch.float64).to(param)
-    return equivariance_error(x0, probe, None, rotations, mask)
+    if model.representation == "atoms":
+        def x0(x, _label, m):
+            return denoiser(x, t, mask=m).x0
+        return equivariance_error(x0, probe, None, rotations, mask)
+    noise = sigma_data * torch.randn(model.encode(probe, mask).shape, generator=torch.Generator().manual_seed(seed),
+                                     dtype=torch.float64).to(param)
+
+    def x0_of(chain):
+        return denoiser(model.encode(chain, mask) + noise * mask[..., None], t, mask=mask).x0
+    reference = x0_of(probe)
+    scale = reference.norm().clamp(min=1e-12)
+    return float(torch.stack([(x0_of(probe @ r.T) - reference).norm() / scale for r in rotations]).mean())

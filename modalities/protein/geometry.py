@@ -20,8 +20,9 @@ import torch
 
 __all__ = ["ATOMS", "BOND_N_CA", "BOND_CA_C", "BOND_C_N", "BOND_C_O", "ANGLE_N_CA_C", "ANGLE_CA_C_N", "ANGLE_C_N_CA",
            "ANGLE_CA_C_O", "CA_CA", "IDEAL_BONDS", "IDEAL_ANGLES", "as_batch", "place_atom", "build_backbone",
+           "backbone_from_internal", "internal_from_backbone", "PHI_FIRST", "IDEAL_INTERNAL_ANGLES",
            "ideal_helix", "ideal_strand", "ideal_hairpin", "dihedral", "dihedrals", "bond_lengths", "bond_angles",
-           "kabsch", "rmsd_after_superposition", "random_rotations", "centre"]
+           "kabsch", "rmsd_after_superposition", "random_rotations", "centre", "residue_frames", "solve_internal"]
 
 ATOMS = ("N", "CA", "C", "O")
 
@@ -37,6 +38,8 @@ ANGLE_C_N_CA = 121.7
 ANGLE_CA_C_O = 120.1
 # The CA(i) - CA(i+1) distance of a trans peptide with the values above.
 CA_CA = 3.80
+# What a torsion representation holds for phi of a chain's first residue, which no geometry uses.
+PHI_FIRST = -math.pi / 3
 
 IDEAL_BONDS = {"N-CA": BOND_N_CA, "CA-C": BOND_CA_C, "C-N": BOND_C_N, "C-O": BOND_C_O}
 IDEAL_ANGLES = {"N-CA-C": ANGLE_N_CA_C, "CA-C-N": ANGLE_CA_C_N, "C-N-CA": ANGLE_C_N_CA, "CA-C-O": ANGLE_CA_C_O}
@@ -100,6 +103,103 @@ def place_atom(a, b, c, bond, angle, torsion) -> torch.Tensor:
     return c + x[..., None] * bc + y[..., None] * m + z[..., None] * n
 
 
+def _local_step(bond: float, angle, torsion) -> torch.Tensor:
+    """The rigid motion (..., 4, 4) from the frame of atom c to the frame of the next atom d (NeRF):
+    d = c + bond * (-cos angle, sin angle cos torsion, sin angle sin torsion) in c's frame, whose x
+    axis runs along b -> c and whose z axis is normal to the plane a, b, c.  angle, torsion: radians."""
+    ca, sa, ct, st = torch.cos(angle), torch.sin(angle), torch.cos(torsion), torch.sin(torsion)
+    zero, one = torch.zeros_like(ca), torch.ones_like(ca)
+    # columns: the new x axis (along c -> d), y = z' x x', the new z axis (0, -sin t, cos t)
+    rows = [[-ca, -sa, zero, -bond * ca],
+            [sa * ct, -ca * ct, -st, bond * sa * ct],
+            [sa * st, -ca * st, ct, bond * sa * st],
+            [zero, zero, zero, one]]
+    return torch.stack([torch.stack(r, -1) for r in rows], -2)
+
+
+def _prefix_products(steps: torch.Tensor) -> torch.Tensor:
+    """Inclusive prefix products T_1, T_1 T_2, ... of rigid motions steps (B, J, 4, 4), by doubling
+    (Hillis & Steele): log2(J) batched matrix products instead of J sequential ones."""
+    out, offset = steps, 1
+    while offset < out.shape[1]:
+        out = torch.cat([out[:, :offset], out[:, :-offset] @ out[:, offset:]], 1)
+        offset *= 2
+    return out
+
+
+IDEAL_INTERNAL_ANGLES = (ANGLE_N_CA_C, ANGLE_CA_C_N, ANGLE_C_N_CA)  # degrees: the angles an internal state holds
+
+
+def backbone_from_internal(internal) -> torch.Tensor:
+    """A backbone from internal coordinates (radians) with Engh & Huber's bond lengths.
+
+    internal: (L, 3) or (B, L, 3) torsions per residue (phi, psi, omega), the bond angles then Engh &
+    Huber's; or (L, 6) / (B, L, 6), the torsions followed by the bond angles N-CA-C(i), CA(i)-C(i)-N(i+1)
+    and C(i)-N(i+1)-CA(i+1).  phi[0], omega[-1] and the last two angles of the last residue are not
+    used; psi[-1] places the last O (N-CA-C-O = psi + 180 degrees; O(i) is anti to N(i+1) inside the
+    chain; CA-C-O is ideal).  Differentiable; the 3L atoms are placed with prefix products of rigid
+    motions (NeRF, Parsons et al. 2005, in log-depth).  Returns (L, 4, 3) or (B, L, 4, 3) in the input's
+    dtype, N of the first residue at the origin and its CA on the x axis (not centred)."""
+    internal = torch.as_tensor(internal)
+    if not internal.is_floating_point():
+        internal = internal.to(torch.get_default_dtype())
+    single = internal.dim() == 2
+    if single:
+        internal = internal[None]
+    if internal.dim() != 3 or internal.shape[-1] not in (3, 6) or internal.shape[1] < 1:
+        raise ValueError(f"internal coordinates must have shape (L, 3) or (L, 6), or a batch of them (torsions phi, "
+                         f"psi, omega, then optionally the angles N-CA-C, CA-C-N, C-N-CA), got "
+                         f"{tuple(internal.shape if not single else internal.shape[1:])}")
+    B, L = internal.shape[:2]
+    kw = dict(dtype=internal.dtype, device=internal.device)
+    phi, psi, omega = internal[..., :3].unbind(-1)
+    if internal.shape[-1] == 6:
+        n_ca_c, ca_c_n, c_n_ca = internal[..., 3:].unbind(-1)
+    else:
+        n_ca_c, ca_c_n, c_n_ca = (torch.full_like(phi, math.radians(v)) for v in IDEAL_INTERNAL_ANGLES)
+    # atom j = 3i + k (k = 0: N, 1: CA, 2: C); step j places atom j from the frame of atom j - 1.
+    def per_atom(for_n, for_ca, for_c):
+        return torch.stack([torch.roll(for_n, 1, 1), torch.roll(for_ca, 1, 1), for_c], -1).reshape(B, 3 * L)[:, 2:]
+    bond = torch.tensor([BOND_C_N, BOND_N_CA, BOND_CA_C], **kw).repeat(L)[2:]
+    angle = per_atom(ca_c_n, c_n_ca, n_ca_c)
+    torsion = per_atom(psi, omega, phi).clone()
+    torsion[:, 0] = 0.0  # C(0) lies in the xy plane
+    steps = _local_step(bond, angle, torsion)  # (B, 3L - 2, 4, 4)
+    start = torch.eye(4, **kw).expand(B, 1, 4, 4).clone()
+    start[:, 0, 0, 3] = BOND_N_CA  # the frame of CA(0): on the x axis, N(0) behind it at the origin
+    frames = start @ _prefix_products(steps)  # frames of atoms 2 .. 3L - 1
+    positions = torch.cat([torch.zeros(B, 1, 3, **kw), start[:, :, :3, 3], frames[:, :, :3, 3]], 1)
+    n, ca, c = positions.reshape(B, L, 3, 3).unbind(2)
+    to_o = _local_step(BOND_C_O, torch.full_like(psi, math.radians(ANGLE_CA_C_O)), psi + math.pi)
+    o = (frames[:, ::3] @ to_o)[..., :3, 3]  # from the frame of each C
+    backbone = torch.stack([n, ca, c, o], 2)
+    return backbone[0] if single else backbone
+
+
+def internal_from_backbone(backbone, mask=None, *, phi_first: float = PHI_FIRST) -> torch.Tensor:
+    """The inverse of :func:`backbone_from_internal` up to the bond lengths: (B, L, 6) or (L, 6) radians
+    (phi, psi, omega, N-CA-C, CA-C-N, C-N-CA) of backbones (B, L, 4, 3) / (L, 4, 3).  The entries the
+    chain does not define are filled: phi of the first residue with ``phi_first``, omega of the last
+    with pi and its last two angles with Engh & Huber's, psi of the last from its O (N-CA-C-O - 180
+    degrees); zero at padding."""
+    x, mask, single = as_batch(backbone, mask)
+    phi, psi, omega = (torch.deg2rad(v) for v in dihedrals(x, mask))
+    angles = bond_angles(x, mask)
+    nan = torch.full_like(phi[:, :1], math.nan)
+    n_ca_c = torch.deg2rad(angles["N-CA-C"])
+    ca_c_n, c_n_ca = (torch.deg2rad(torch.cat([angles[k], nan], 1)) for k in ("CA-C-N", "C-N-CA"))
+    last_psi = torch.deg2rad(dihedral(x[:, :, 0], x[:, :, 1], x[:, :, 2], x[:, :, 3])) - math.pi
+    last_psi = torch.remainder(last_psi + math.pi, 2 * math.pi) - math.pi
+    is_last = torch.arange(x.shape[1], device=x.device)[None] == (mask.sum(1) - 1)[:, None]
+    phi[:, 0] = phi_first
+    fills = {1: last_psi, 2: math.pi, 4: math.radians(ANGLE_CA_C_N), 5: math.radians(ANGLE_C_N_CA)}
+    out = torch.stack([phi, psi, omega, n_ca_c, ca_c_n, c_n_ca], -1)
+    for k, value in fills.items():
+        out[..., k] = torch.where(is_last, torch.as_tensor(value, dtype=out.dtype, device=out.device), out[..., k])
+    out = torch.where(mask[..., None], out, torch.zeros_like(out))
+    return out[0] if single else out
+
+
 def build_backbone(phi, psi, omega=None) -> torch.Tensor:
     """A backbone from dihedrals (degrees) with Engh & Huber's bond lengths and angles.
 
@@ -120,32 +220,15 @@ def build_backbone(phi, psi, omega=None) -> torch.Tensor:
     single = phi.dim() == 1
     if single:
         phi, psi, omega = phi[None], psi[None], omega[None]
-    B, L = phi.shape
-    if L < 1:
+    if phi.shape[1] < 1:
         raise ValueError("a backbone needs at least one residue")
     for name, v, part in (("phi", phi, phi[:, 1:]), ("psi", psi, psi[:, :-1]), ("omega", omega, omega[:, :-1])):
         if not torch.isfinite(part).all():
             raise ValueError(f"{name} must be finite where it is used (all but the chain end)")
-    kw = dict(dtype=phi.dtype, device=phi.device)
-    # The first residue: N at the origin, CA on x, C in the xy plane.
-    t = math.radians(ANGLE_N_CA_C)
-    n = torch.zeros(B, 3, **kw)
-    ca = torch.tensor([BOND_N_CA, 0.0, 0.0], **kw).expand(B, 3)
-    c = ca + BOND_CA_C * torch.tensor([-math.cos(t), math.sin(t), 0.0], **kw)
-    atoms = [(n, ca, c)]
-    for i in range(L - 1):
-        n = place_atom(n, ca, c, BOND_C_N, ANGLE_CA_C_N, psi[:, i])
-        ca = place_atom(atoms[-1][1], c, n, BOND_N_CA, ANGLE_C_N_CA, omega[:, i])
-        c = place_atom(atoms[-1][2], n, ca, BOND_CA_C, ANGLE_N_CA_C, phi[:, i + 1])
-        atoms.append((n, ca, c))
-    xyz = torch.stack([torch.stack(r, dim=1) for r in atoms], dim=1)  # (B, L, 3, 3)
-    n, ca, c = xyz.unbind(dim=2)
-    # O(i): torsion N(i+1)-CA(i)-C(i)-O(i) = 180; for the last residue N(i)-CA-C-O = psi + 180.
-    last_psi = torch.where(torch.isfinite(psi[:, -1]), psi[:, -1], torch.full_like(psi[:, -1], 180.0))
-    o_inner = place_atom(n[:, 1:], ca[:, :-1], c[:, :-1], BOND_C_O, ANGLE_CA_C_O, 180.0)
-    o_last = place_atom(n[:, -1:], ca[:, -1:], c[:, -1:], BOND_C_O, ANGLE_CA_C_O, last_psi[:, None] + 180.0)
-    o = torch.cat([o_inner, o_last], dim=1)
-    backbone = torch.stack([n, ca, c, o], dim=2)
+    phi = torch.cat([torch.zeros_like(phi[:, :1]), phi[:, 1:]], 1)
+    psi = torch.cat([psi[:, :-1], torch.where(torch.isfinite(psi[:, -1:]), psi[:, -1:], torch.full_like(psi[:, -1:], 180.0))], 1)
+    omega = torch.cat([omega[:, :-1], torch.full_like(omega[:, -1:], 180.0)], 1)
+    backbone = backbone_from_internal(torch.deg2rad(torch.stack([phi, psi, omega], -1)))
     backbone = backbone - backbone[:, :, 1].mean(dim=1)[:, None, None]
     return backbone[0] if single else backbone
 
@@ -299,6 +382,48 @@ def kabsch(mobile, target, mask=None) -> tuple[torch.Tensor, torch.Tensor, torch
     fitted = p @ rotation.transpose(1, 2) + translation[:, None]
     rmsd = ((wn * ((fitted - q) ** 2).sum(-1)).sum(1)).clamp_min(0).sqrt()
     return rotation, translation, rmsd
+
+
+def residue_frames(backbone: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each residue's rigid frame from its N, CA, C: rotation (..., 3, 3) whose columns are the unit
+    vectors CA->C, the part of CA->N normal to it, and their cross product, and origin CA (..., 3);
+    backbone (..., 4, 3).  A point p is ``(p - origin) @ rotation`` in the frame.  Differentiable."""
+    n, ca, c = backbone[..., 0, :], backbone[..., 1, :], backbone[..., 2, :]
+    e1 = _unit(c - ca)
+    to_n = n - ca
+    e2 = _unit(to_n - (to_n * e1).sum(-1, keepdim=True) * e1)
+    return torch.stack([e1, e2, torch.linalg.cross(e1, e2)], -1), ca
+
+
+def solve_internal(state: torch.Tensor, free: torch.Tensor, residual, *, iterations: int, damping: float = 1.0,
+                   max_step: float = 0.3, tolerance: float = 1e-3) -> torch.Tensor:
+    """Internal coordinates moved so that ``residual`` vanishes: damped least squares (Levenberg 1944;
+    the inverse kinematics of loop closure), the smallest change of the ``free`` entries per step.
+
+    state: (B, L, 6) radians; free: (B, L, 6) bool, the entries that may move; residual:
+    ``(state (B, L, 6)) -> (B, R)``, differentiable (Angstrom, e.g. where motif atoms are against where
+    they should be).  Each step solves ``(J J^T + damping I) y = r`` and moves ``-J^T y``, scaled so that
+    no entry moves more than ``max_step`` radians; it stops after ``iterations`` steps or once every
+    example's largest residual is below ``tolerance``.  Returns the new state (B, L, 6), detached."""
+    state = state.detach()
+    movable = free.to(state.dtype).flatten(1)[:, None]  # (B, 1, L*6)
+    for _ in range(iterations):
+        with torch.enable_grad():
+            x = state.requires_grad_(True)
+            r = residual(x)
+            if r.ndim != 2 or r.shape[0] != state.shape[0]:
+                raise ValueError(f"a residual must have shape (B, R) with B = {state.shape[0]}, got {tuple(r.shape)}")
+            rows = [torch.autograd.grad(r[:, j].sum(), x, retain_graph=j + 1 < r.shape[1])[0].flatten(1)
+                    for j in range(r.shape[1])]
+        state, r = state.detach(), r.detach()
+        if float(r.abs().amax()) < tolerance:
+            break
+        jacobian = torch.stack(rows, 1) * movable  # (B, R, L*6)
+        normal = jacobian @ jacobian.transpose(1, 2) + damping * torch.eye(r.shape[1], dtype=r.dtype, device=r.device)
+        step = -(jacobian.transpose(1, 2) @ torch.linalg.solve(normal, r[..., None]))[..., 0]  # (B, L*6)
+        largest = step.abs().amax(1, keepdim=True).clamp(min=1e-30)
+        state = state + (step * (max_step / largest).clamp(max=1.0)).view_as(state)
+    return state
 
 
 def rmsd_after_superposition(mobile, target, mask=None) -> torch.Tensor:

@@ -472,6 +472,13 @@ def parse_contig(text: str) -> list[Generated | Motif]:
             raise ValueError(f"contig item {item!r} is neither a length 'N' / 'A-B' nor a motif '<chain><start>-<end>'")
     if not any(isinstance(s, Motif) for s in segments) and sum(s.max for s in segments) == 0:
         raise ValueError(f"contig {text!r} has no residues")
+    motifs = [s for s in segments if isinstance(s, Motif)]
+    for i, a in enumerate(motifs):
+        for b in motifs[i + 1:]:
+            if a.chain == b.chain and a.start <= b.end and b.start <= a.end:
+                raise ValueError(f"contig {text!r}: motif segments {a.chain}{a.start}-{a.end} and {b.chain}{b.start}-"
+                                 f"{b.end} overlap (residues {max(a.start, b.start)}-{min(a.end, b.end)} of chain "
+                                 f"{a.chain} would be held twice)")
     return segments
 
 
@@ -492,6 +499,28 @@ def sample_contig(segments, generator: torch.Generator | None = None) -> tuple[i
     return total, ranges
 
 
+def _motif_residue(path, chain: str, number: int, found: list):
+    """The one standard residue (ATOM records, no insertion code) numbered ``number`` among ``found``;
+    a ValueError that says why when there is none or more than one."""
+    name = f"{chain}{number}"
+    if not found:
+        raise ValueError(f"{path}: chain {chain} has no residue {number}")
+    standard = [r for r in found if r.id[0] == " "]
+    if not standard:
+        kinds = ", ".join(sorted({r.get_resname() for r in found}))
+        raise ValueError(f"{path}: residue {name} is a HETATM record ({kinds}), not a standard amino acid; motif "
+                         f"residues come from ATOM records")
+    if len(standard) > 1:
+        codes = ", ".join(f"{number}{r.id[2].strip()}" for r in standard)
+        raise ValueError(f"{path}: chain {chain} numbers more than one residue {number} (insertion codes: {codes}); "
+                         f"renumber the file so that each motif residue has its own number")
+    residue = standard[0]
+    if residue.is_disordered() == 2:
+        kinds = ", ".join(residue.disordered_get_id_list())
+        raise ValueError(f"{path}: residue {name} is recorded twice with different residues ({kinds}); keep one")
+    return residue
+
+
 def motif_from_pdb(path, segments) -> tuple[np.ndarray, list[tuple[str, int, str]]]:
     """The motif residues of ``segments`` (a contig string or ``parse_contig`` output) from the
     first model of ``path``: coords (M, 4, 3) float32 and (chain, number, one-letter) per residue,
@@ -506,14 +535,12 @@ def motif_from_pdb(path, segments) -> tuple[np.ndarray, list[tuple[str, int, str
             chains = sorted(c.id for c in model)
             raise ValueError(f"{path}: no chain {segment.chain!r} (chains: {chains})")
         chain = model[segment.chain]
-        by_number = {}
+        by_number: dict[int, list] = {}
         for residue in chain:
-            if residue.id[2].strip() == "" and residue.id[0] != "W":
-                by_number.setdefault(residue.id[1], residue)
+            if residue.id[0] != "W":  # waters never
+                by_number.setdefault(residue.id[1], []).append(residue)
         for number in range(segment.start, segment.end + 1):
-            residue = by_number.get(number)
-            if residue is None:
-                raise ValueError(f"{path}: chain {segment.chain} has no residue {number}")
+            residue = _motif_residue(path, segment.chain, number, by_number.get(number, []))
             xyz = _backbone(residue)
             if xyz is None:
                 missing = [a for a in BACKBONE_ATOMS if a not in residue]

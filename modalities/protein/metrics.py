@@ -5,7 +5,8 @@ mask (B, L) of real residues (padding at the end); see ``modalities.protein.geom
 
 - ``bond_report``: per bond and angle type, the mean absolute deviation from Engh & Huber's ideal
   values and the fraction within tolerance: 0.1 Angstrom for bonds, 10 degrees for angles.
-- ``ca_ca`` and ``chain_breaks``: a break is CA(i) - CA(i+1) > 4.2 Angstrom (ideal 3.80).
+- ``ca_ca``, ``ca_ca_within`` (within 0.2 Angstrom of 3.80) and ``chain_breaks``: a break is
+  CA(i) - CA(i+1) > 4.2 Angstrom (ideal 3.80).
 - ``clashes``: non-bonded backbone atom pairs closer than 3.0 Angstrom (see its docstring for the
   pairs it leaves out), and CA-CA pairs closer than 3.0 Angstrom.
 - ``ramachandran_regions``: a rectangular approximation of the Ramachandran plot (this module's own,
@@ -25,7 +26,8 @@ import torch
 from modalities.protein import geometry
 
 __all__ = ["PROTOCOL", "BOND_TOLERANCE", "ANGLE_TOLERANCE", "BREAK_THRESHOLD", "CLASH_CUTOFF", "HBOND_CUTOFF",
-           "REGIONS", "bond_report", "ca_ca", "chain_breaks", "clashes", "ramachandran_regions", "region_fractions",
+           "REGIONS", "CA_CA_TOLERANCE", "bond_report", "ca_ca", "ca_ca_within", "chain_breaks", "clashes",
+           "ramachandran_regions", "region_fractions",
            "phi_psi_kl", "radius_of_gyration", "rg_expected", "secondary_structure", "sse_fractions", "tm_score",
            "pairwise_tm_diversity"]
 
@@ -34,6 +36,7 @@ PROTOCOL = "protein-backbone-eval/1"
 BOND_TOLERANCE = 0.1    # Angstrom
 ANGLE_TOLERANCE = 10.0  # degrees
 BREAK_THRESHOLD = 4.2   # Angstrom, CA(i) - CA(i+1)
+CA_CA_TOLERANCE = 0.2   # Angstrom, around 3.80
 CLASH_CUTOFF = 3.0      # Angstrom
 HBOND_CUTOFF = 2.5      # Angstrom, for N-O pairs (backbone hydrogen bonds put them at 2.8-3.1)
 
@@ -86,6 +89,13 @@ def ca_ca(backbone, mask=None) -> torch.Tensor:
     d = (ca[:, 1:] - ca[:, :-1]).norm(dim=-1)
     d = torch.where(m[:, 1:] & m[:, :-1], d, torch.full_like(d, math.nan))
     return d[0] if single else d
+
+
+def ca_ca_within(backbone, mask=None, tolerance: float = CA_CA_TOLERANCE) -> float:
+    """The share of CA(i) - CA(i+1) distances within ``tolerance`` (0.2 A) of 3.80 A (a trans peptide)."""
+    d = ca_ca(backbone, mask)
+    d = d[torch.isfinite(d)]
+    return float(((d - geometry.CA_CA).abs() <= tolerance).double().mean()) if d.numel() else math.nan
 
 
 def chain_breaks(backbone, mask=None, threshold: float = BREAK_THRESHOLD) -> torch.Tensor:

@@ -142,3 +142,63 @@ def test_threshold_clips_x0_keeps_x_consistent_and_leaves_in_range_predictions_a
         torch.testing.assert_close(wide.eps, plain.eps)
     with pytest.raises(ValueError, match="low < high"):
         Threshold(den, 1.0, -1.0)
+
+
+# ------------------------------------------------------------------------------------------------ potentials
+
+def test_a_potential_steps_x0_down_its_gradient_and_keeps_x(ring):
+    from zoo.core.guidance import Potential
+
+    den = oracle(ring, SCHED)
+    x, centre = noise(8, seed=2), torch.tensor([3.0, -1.0], dtype=F64)
+
+    def energy(x0):  # 0.5 |x0 - centre|^2: gradient x0 - centre
+        return 0.5 * (x0 - centre).pow(2).sum(1)
+    plain = den(x, 0.3)
+    guided = Potential(den, energy, 0.25)(x, 0.3)
+    torch.testing.assert_close(guided.x0, plain.x0 - 0.25 * (plain.x0 - centre))
+    torch.testing.assert_close(guided.x, x)  # the state is untouched: eps follows from x and the new x0
+    capped = Potential(den, energy, 0.25, max_step=0.01)(x, 0.3)
+    step = (plain.x0 - capped.x0).abs().amax(1)
+    torch.testing.assert_close(step, torch.full((8,), 0.01, dtype=F64))
+    # above `below` (in sigma / alpha) nothing changes
+    high = 0.99
+    level = float(SCHED.sigma(high) / SCHED.alpha(high))
+    torch.testing.assert_close(Potential(den, energy, 0.25, below=level / 2)(x, high).x0, den(x, high).x0)
+
+
+def test_a_projection_replaces_x0_below_its_level_and_keeps_x(ring):
+    from zoo.core.guidance import Project
+
+    den = oracle(ring, SCHED)
+    x = noise(8, seed=3)
+
+    def onto_axis(x0):  # onto the line y = 0
+        return torch.stack([x0[:, 0], torch.zeros_like(x0[:, 1])], 1)
+    plain, projected = den(x, 0.3), Project(den, onto_axis)(x, 0.3)
+    torch.testing.assert_close(projected.x0, onto_axis(plain.x0))
+    torch.testing.assert_close(projected.x, x)
+    high = 0.99
+    level = float(SCHED.sigma(high) / SCHED.alpha(high))
+    torch.testing.assert_close(Project(den, onto_axis, below=level / 2)(x, high).x0, den(x, high).x0)
+    final = core.sample(Project(den, onto_axis), noise(64, seed=4), sampler="dpmpp_2m", steps=10)
+    assert final[:, 1].abs().max() < 1e-6  # the last x0 is the sample: the constraint holds on it
+    with pytest.raises(ValueError, match=r"keep x0's shape \(8, 2\)"):
+        Project(den, lambda x0: x0[:, :1])(x, 0.3)
+
+
+def test_a_potential_guides_every_sampler_and_names_a_bad_energy(ring):
+    from zoo.core.guidance import Potential
+
+    den = oracle(ring, SCHED)
+
+    def right(x0):  # pushes toward x > 2
+        return torch.relu(2.0 - x0[:, 0]).pow(2)
+    for sampler in ("ddim", "dpmpp_2m", "unipc"):
+        free = core.sample(den, noise(256, seed=8), sampler=sampler, steps=20)
+        pushed = core.sample(Potential(den, right, 0.2), noise(256, seed=8), sampler=sampler, steps=20)
+        assert pushed[:, 0].mean() > free[:, 0].mean() + 0.5, sampler
+    with pytest.raises(ValueError, match=r"one value per example, shape \(4,\)"):
+        Potential(den, lambda x0: x0.sum(), 1.0)(noise(4), 0.5)
+    with pytest.raises(ValueError, match="scale must be >= 0"):
+        Potential(den, right, -1.0)

@@ -168,3 +168,18 @@ def test_an_x0_loss_is_added_to_the_weighted_loss_on_the_predicted_x0():
     loss = objectives.loss(zero, x0, t=t, noise=noise, x0_loss=lambda est, x: seen.append((est, x)) or est.sum(1))
     torch.testing.assert_close(seen[0][0], x0 + (s / a) * noise)
     torch.testing.assert_close(loss, noise.pow(2).mean(1) + (x0 + (s / a) * noise).sum(1))
+
+
+def test_on_the_torus_the_target_is_the_wrapped_score_not_the_drawn_noise():
+    """A network that predicts zero noise is right once sigma is many turns (the wrapped density is flat there):
+    its loss against the Rao-Blackwellised target vanishes, while against the drawn noise it would be about 1."""
+    from zoo.core.priors import Torus
+
+    def zero(x, label):
+        return torch.zeros_like(x)
+    den = core.Denoiser(zero, core.schedules.EDM(sigma_max=40.0), "eps", prior=Torus())
+    x0 = torch.rand(256, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 6 - 3
+    wide = core.objectives.loss(den, x0, t=torch.full((256,), 1.0, dtype=torch.float64), generator=gen(1))
+    assert wide.mean() < 1e-6
+    narrow = core.objectives.loss(den, x0, t=torch.full((256,), 0.001, dtype=torch.float64), generator=gen(1))
+    torch.testing.assert_close(narrow.mean(), torch.tensor(1.0, dtype=torch.float64), atol=0.05, rtol=0)  # eps itself

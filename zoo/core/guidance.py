@@ -8,6 +8,8 @@
   for point-cloud completion and motif scaffolding.
 - :class:`Threshold`: static thresholding, ``x0`` clipped to the data's range (Ho et al. 2020;
   Saharia et al. 2022), for pixels in [-1, 1].
+- :class:`Potential`: guidance by a differentiable energy of the clean estimate (RFdiffusion's
+  potentials, Watson et al. 2023): ``x0 <- x0 - scale grad E(x0)``, each example's step capped.
 """
 from __future__ import annotations
 
@@ -15,11 +17,19 @@ import torch
 
 from .parameterization import DenoiserWrapper, Prediction
 
-__all__ = ["ClassifierFree", "ClassifierGuidance", "Inpaint", "Threshold"]
+__all__ = ["ClassifierFree", "ClassifierGuidance", "Inpaint", "Threshold", "Potential", "Project"]
 
 
 def _std(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(1).std(1).reshape(-1, *([1] * (x.ndim - 1)))
+
+
+def _below(pred: Prediction, x: torch.Tensor, below: float | None) -> torch.Tensor:
+    """(B,) bool: the examples whose variance-exploding noise level ``sigma / alpha`` is below ``below`` (all if None)."""
+    if below is None:
+        return torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+    level = torch.as_tensor(pred.sigma / pred.alpha, dtype=x.dtype, device=x.device)
+    return level.reshape(-1).expand(x.shape[0]) < below
 
 
 def _t_value(t) -> float | torch.Tensor:
@@ -158,3 +168,72 @@ class Threshold(DenoiserWrapper):
     def __call__(self, x, t, **cond) -> Prediction:
         pred = self.base(x, _t_value(t), **cond)
         return pred.with_x0(pred.x0.clamp(self.low, self.high))
+
+
+class Potential(DenoiserWrapper):
+    """Guidance by a potential: ``x0 <- x0 - scale * grad E(x0)``, the noise estimate following from ``x``.
+
+    energy: ``E(x0 (B, ...)) -> (B,)``, differentiable (e.g. steric clashes of a protein backbone
+    built from x0).  scale: the step in the state's units per unit of energy gradient.  max_step:
+    each example's step is scaled down so that its largest element moves at most this much (one
+    bad estimate early in sampling cannot throw the state away).  below: guide only where the
+    variance-exploding noise level ``sigma / alpha`` is below this (at high noise x0 is a blur and
+    its energy means nothing); None: everywhere.  Composes with every sampler and with
+    :class:`Inpaint` (wrap the inpainting denoiser so the potential sees the held part too, or the
+    other way round to let inpainting have the last word).
+    """
+
+    def __init__(self, base, energy, scale: float, *, max_step: float | None = None, below: float | None = None):
+        super().__init__(base)
+        if not scale >= 0:
+            raise ValueError(f"a potential's scale must be >= 0, got {scale}")
+        if max_step is not None and not max_step > 0:
+            raise ValueError(f"max_step must be > 0 (or None), got {max_step}")
+        self.energy, self.scale, self.max_step, self.below = energy, float(scale), max_step, below
+
+    def __call__(self, x, t, **cond) -> Prediction:
+        t = _t_value(t)
+        pred = self.base(x, t, **cond)
+        if self.scale == 0.0:
+            return pred
+        active = _below(pred, x, self.below)
+        if not bool(active.any()):
+            return pred
+        with torch.enable_grad():
+            x0 = pred.x0.detach().requires_grad_(True)
+            energy = self.energy(x0)
+            if not isinstance(energy, torch.Tensor) or energy.shape != (x.shape[0],):
+                raise ValueError(f"a potential's energy must return one value per example, shape ({x.shape[0]},), "
+                                 f"got {tuple(getattr(energy, 'shape', ()))}")
+            grad = torch.autograd.grad(energy.sum(), x0)[0]
+        step = self.scale * torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
+        if self.max_step is not None:
+            largest = step.flatten(1).abs().amax(1).clamp(min=1e-30)
+            step = step * (self.max_step / largest).clamp(max=1.0).reshape(-1, *([1] * (x.ndim - 1)))
+        step = step * active.reshape(-1, *([1] * (x.ndim - 1))).to(step.dtype)
+        return pred.with_x0(self.prior.project(pred.x0 - step.to(pred.x0.dtype)))
+
+
+class Project(DenoiserWrapper):
+    """Guidance by projection: ``x0 <- project(x0)`` below a noise level, the noise estimate following from ``x``.
+
+    project: ``(x0 (B, ...)) -> (B, ...)``, a map onto the states that satisfy a hard constraint
+    (e.g. a protein chain whose loops close onto a motif: ``modalities.protein.geometry.solve_internal``).
+    below: as for :class:`Potential`.  Composes like :class:`Potential`; wrap it outermost (or
+    inside :class:`Inpaint`) so the constraint holds on the x0 the sampler steps toward.
+    """
+
+    def __init__(self, base, project, *, below: float | None = None):
+        super().__init__(base)
+        self.project, self.below = project, below
+
+    def __call__(self, x, t, **cond) -> Prediction:
+        pred = self.base(x, _t_value(t), **cond)
+        active = _below(pred, x, self.below)
+        if not bool(active.any()):
+            return pred
+        projected = self.project(pred.x0)
+        if projected.shape != pred.x0.shape:
+            raise ValueError(f"a projection must keep x0's shape {tuple(pred.x0.shape)}, got {tuple(projected.shape)}")
+        where = active.reshape(-1, *([1] * (x.ndim - 1)))
+        return pred.with_x0(self.prior.project(torch.where(where, projected.to(pred.x0.dtype), pred.x0)))

@@ -175,11 +175,16 @@ def loss(denoiser, x0: torch.Tensor, *, cond: dict | None = None, target: str | 
         raise ValueError(f"noise has shape {tuple(noise.shape)} but x0 has {tuple(x0.shape)}")
     shape = (-1,) + (1,) * (x0.ndim - 1)
     alpha, sigma = (v.reshape(shape).to(x0.device, x0.dtype) for v in schedule.alpha_sigma(t))
+    if denoiser.prior.periodic and (kind != "eps" or not bool((alpha == 1).all())):
+        raise ValueError(f"a periodic prior ({denoiser.prior!r}) trains a noise ('eps') target on a variance-exploding "
+                         f"schedule (alpha = 1); got target {kind!r} on {type(schedule).__name__}")
     x0 = denoiser.prior.project(x0)
     x_t = alpha * x0 + sigma * noise
     pred = denoiser(x_t, t, **(cond or {}))
     sigma_data = denoiser.sigma_data
-    err = pred.target(kind, sigma_data) - _true_target(kind, schedule, t, x0, noise, x_t, alpha, sigma, sigma_data)
+    truth = (denoiser.prior.eps_target(noise, sigma) if kind == "eps"
+             else _true_target(kind, schedule, t, x0, noise, x_t, alpha, sigma, sigma_data))
+    err = pred.target(kind, sigma_data) - truth
     err = denoiser.prior.whiten(err)  # a non-standard prior's inverse-covariance metric (PriorGrad)
     err = err.pow(2) if norm == "l2" else err.abs()
     if mask is not None:

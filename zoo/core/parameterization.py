@@ -180,13 +180,17 @@ class Denoiser:
             raise ValueError(f"unknown prediction {self.prediction!r}; choose one of {PREDICTIONS}")
         if not isinstance(self.schedule, Schedule):
             raise ValueError(f"schedule must be a zoo.core.schedules.Schedule, got {type(self.schedule).__name__}")
+        if self.prior.periodic and (self.prediction != "eps" or float(self.schedule.alpha_sigma(0.5)[0]) != 1.0):
+            raise ValueError(f"a periodic prior ({self.prior!r}) needs an 'eps' prediction on a variance-exploding "
+                             f"schedule (alpha = 1, e.g. EDM), so that x0 = x - sigma eps turns with x; got "
+                             f"{self.prediction!r} on {type(self.schedule).__name__}")
 
     def bind(self, **cond) -> "Denoiser":
         """A copy that passes ``cond`` (merged over the current one) to the model at every call."""
         return replace(self, cond={**self.cond, **cond})
 
     def with_prior(self, prior) -> "Denoiser":
-        return replace(self, prior=prior)
+        return replace(self, prior=prior)  # a new instance: __post_init__ checks the prior again
 
     def _scalar_coefficients(self, t: float):
         """(alpha, sigma, label, x0_coef, eps_coef, input_scale) as floats, computed once per t."""

@@ -13,6 +13,13 @@ A prior supplies
 (``{"name": "conditional", ...}`` in a model config) is a ``Diagonal`` whose std is a function of the
 condition, computed by the model (``ZooModel.prior_std``), e.g. PriorGrad's from a mel's frame energy
 (Lee et al. 2022).  Every sampler draws through whatever prior the denoiser carries, so none needs to know.
+
+``Torus`` is the prior of angles (radians, periodic in 2 pi; e.g. a protein's torsions): the state is
+an unwrapped real vector read modulo 2 pi, the forward process wraps Gaussian noise around the circle,
+and at a noise level of a few radians the wrapped density is uniform.  ``periodic`` says so; a periodic
+prior also supplies ``eps_target(noise, sigma)``, the denoising target that replaces the drawn noise
+(below).  It needs a variance-exploding schedule (alpha = 1) and a noise ("eps") prediction, so that
+``x0 = x - sigma eps`` moves with x by whole turns; ``Denoiser`` and ``objectives.loss`` refuse others.
 """
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ import math
 
 import torch
 
-__all__ = ["Isotropic", "Masked", "ZeroCentreOfMass", "ZeroCoM", "Diagonal", "NAMES", "CONDITIONAL",
+__all__ = ["Isotropic", "Masked", "ZeroCentreOfMass", "ZeroCoM", "Diagonal", "Torus", "NAMES", "CONDITIONAL",
            "from_name", "from_config"]
 
 
@@ -32,6 +39,8 @@ def _log_normal(x: torch.Tensor, std, dims: torch.Tensor) -> torch.Tensor:
 
 class Isotropic:
     """Standard normal noise in every coordinate."""
+
+    periodic = False  # True for angles (``Torus``)
 
     def noise(self, like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Noise shaped like ``like``, drawn on the generator's device (a CPU generator seeds CUDA
@@ -50,6 +59,11 @@ class Isotropic:
 
     def whiten(self, x: torch.Tensor) -> torch.Tensor:
         return x
+
+    def eps_target(self, noise: torch.Tensor, sigma) -> torch.Tensor:
+        """The regression target of a noise prediction for ``x_t = x0 + sigma noise``: the noise itself
+        (``Torus`` replaces it by the expected noise given where x_t lies on the circle)."""
+        return noise
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -159,17 +173,71 @@ class Diagonal(Masked):
         return f"Diagonal(std of shape {tuple(self.std.shape)})"
 
 
-NAMES = ("isotropic", "zero_com")
+def _wrap(x: torch.Tensor) -> torch.Tensor:
+    """Angles to [-pi, pi)."""
+    return torch.remainder(x + math.pi, 2 * math.pi) - math.pi
+
+
+def _turns(sigma_max: float) -> torch.Tensor:
+    """The whole turns k (K,) that carry a wrapped normal of std up to ``sigma_max``: |2 pi k| within
+    about 7 standard deviations of the wrapped point (the rest weigh under 1e-10)."""
+    half = int(math.ceil(7.0 * sigma_max / (2 * math.pi))) + 1
+    return torch.arange(-half, half + 1, dtype=torch.float64)
+
+
+class Torus(Masked):
+    """Angles in radians on the torus: standard normal noise read modulo 2 pi (module docstring).
+
+    mask: optional (B, N) (or a prefix of the data's shape), 1 = a real element; padding gets no noise.
+    ``log_prob(x, std)`` is the wrapped normal density of std at x (uniform, -log 2 pi per angle, once
+    std is a few radians); ``eps_target(noise, sigma)`` is E[eps | x_t mod 2 pi, x0] for
+    ``x_t = x0 + sigma noise``: the sum over whole turns k of ``(sigma noise + 2 pi k) / sigma``
+    weighted by their Gaussian likelihood, so that the network's target is the wrapped normal's
+    score (Jing et al. 2022, torsional diffusion) rather than one unidentifiable turn of it.  For
+    sigma below about 1 it equals the noise; for sigma of several radians it goes to 0.
+    """
+
+    periodic = True
+
+    def __init__(self, mask: torch.Tensor | None = None):
+        if mask is not None and mask.ndim < 1:
+            raise ValueError("Torus prior needs a mask with a batch dimension, got a scalar")
+        self.mask = mask
+
+    def _mask_for(self, x):
+        return torch.ones_like(x[:1]).expand_as(x) if self.mask is None else super()._mask_for(x)
+
+    def log_prob(self, x, std=1.0):
+        std = float(std)
+        turns = _turns(std).to(x.device)
+        y = _wrap(x.to(torch.float64))[..., None] + 2 * math.pi * turns  # (B, ..., K)
+        log_density = torch.logsumexp(-0.5 * (y / std) ** 2, -1) - math.log(std) - 0.5 * math.log(2 * math.pi)
+        return (log_density * self._mask_for(x).to(torch.float64)).flatten(1).sum(1)
+
+    def eps_target(self, noise, sigma):
+        sigma = torch.as_tensor(sigma, dtype=torch.float64, device=noise.device)
+        turns = _turns(float(sigma.max())).to(noise.device)
+        shifted = _wrap(noise.to(torch.float64) * sigma)[..., None] + 2 * math.pi * turns  # (B, ..., K)
+        weights = torch.softmax(-0.5 * (shifted / sigma[..., None]) ** 2, -1)
+        return ((weights * shifted).sum(-1) / sigma).to(noise.dtype) * self._mask_for(noise)
+
+    def __repr__(self) -> str:
+        return "Torus()" if self.mask is None else f"Torus(mask of shape {tuple(self.mask.shape)})"
+
+
+NAMES = ("isotropic", "zero_com", "torus")
 CONDITIONAL = "conditional"  # a config's {"name": "conditional", ...}: Diagonal, std from the condition
 
 
 def from_name(name: str, mask: torch.Tensor | None = None):
-    """The prior called ``name`` ("isotropic" or "zero_com"), over the elements ``mask`` (B, N) marks
-    real (None: all): isotropic with a mask is ``Masked``."""
+    """The prior called ``name`` ("isotropic", "zero_com" or "torus"), over the elements ``mask`` (B, N)
+    marks real (None: all): isotropic with a mask is ``Masked``."""
     if name == "isotropic":
         return Isotropic() if mask is None else Masked(mask)
     if name == "zero_com":
         return ZeroCentreOfMass(mask)
+    if name == "torus":
+        return Torus(mask)
     raise ValueError(f"unknown prior {name!r}; choose one of {NAMES}")
 
 

@@ -117,6 +117,7 @@ class SamplingConfig:
     guidance: Optional[float] = None  # classifier-free guidance scale of conditional models' samples
     clip_x0: Optional[List[float]] = None  # [low, high]: static thresholding of x0 while sampling (pixels: [-1, 1])
     mel_projection: Optional[Dict[str, Any]] = None  # audio vocoders: x0 made mel-consistent (modalities/audio/projection.py)
+    potentials: Optional[Dict[str, float]] = None  # protein backbones: guidance energies {name: weight} (modalities/protein/potentials.py)
     n: int = 1000  # samples in each dump
 
 
@@ -246,6 +247,8 @@ def validate(cfg: DictConfig, where: str = "recipe") -> None:
     if cfg.sampling.mel_projection is not None and cfg.modality != "audio":
         raise ValueError(f"{where}: sampling.mel_projection needs a mel to project onto: audio vocoders only, "
                          f"not modality {cfg.modality!r}")
+    if cfg.sampling.potentials is not None and cfg.modality != "protein":
+        raise ValueError(f"{where}: sampling.potentials are energies of protein backbones, not of modality {cfg.modality!r}")
     if not cfg.objective.stft_weight >= 0 or not cfg.objective.stft_ffts or min(cfg.objective.stft_ffts) < 4:
         raise ValueError(f"{where}: objective.stft_weight must be >= 0 and objective.stft_ffts a list of FFT sizes >= 4, "
                          f"got {cfg.objective.stft_weight} and {list(cfg.objective.stft_ffts)}")

@@ -81,7 +81,9 @@ def model_config(recipe, data) -> dict:
         "sample_shape": list(data.sample_shape),
         "sampling": {"sampler": recipe.sampling.sampler, "steps": recipe.sampling.steps,
                      "timesteps": recipe.sampling.timesteps, "guidance": recipe.sampling.guidance,
-                     "clip_x0": None if recipe.sampling.clip_x0 is None else list(recipe.sampling.clip_x0)},
+                     "clip_x0": None if recipe.sampling.clip_x0 is None else list(recipe.sampling.clip_x0),
+                     **({"potentials": OmegaConf.to_container(recipe.sampling.potentials)}
+                        if recipe.sampling.potentials is not None else {})},
         "data": data.config(),
         **data.model_config(),  # e.g. a null condition, a front end
         **({"consistency": consistency_config(recipe.consistency)} if recipe.task == "consistency" else {}),

@@ -17,3 +17,18 @@ def tiny_protein():
         for p in m.network.parameters():
             p.copy_(0.1 * torch.randn(p.shape, generator=gen(p.numel())))
     return m
+
+
+@pytest.fixture(scope="module")
+def tiny_internal():
+    """The same small transformer on internal coordinates (torus prior, eps on EDM), fixed random weights."""
+    m = ProteinModel.from_config({
+        "name": "protein/test-internal", "modality": "protein", "architecture": "protein/transformer",
+        "network": {"hidden": 16, "depth": 1, "heads": 2, "representation": "internal"},
+        "schedule": {"name": "EDM", "sigma_min": 0.005, "sigma_max": 4.0}, "prediction": "eps", "prior": "torus",
+        "sample_shape": [64, 6], "sampling": {"sampler": "dpmpp_2m", "steps": 3, "timesteps": "karras"},
+        "data": {"name": "ideal", "representation": "internal"}})
+    with torch.no_grad():
+        for p in m.network.parameters():
+            p.copy_(0.1 * torch.randn(p.shape, generator=gen(p.numel())))
+    return m

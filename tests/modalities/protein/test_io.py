@@ -102,6 +102,42 @@ def test_motif_from_pdb(tmp_path):
         pio.motif_from_pdb(broken, "A2-6")
 
 
+def _edited(path, out, edit):
+    """A copy of PDB file ``path`` at ``out`` with ``edit(line) -> line or [lines]`` applied to its ATOM lines."""
+    lines = []
+    for line in path.read_text().splitlines():
+        changed = edit(line) if line.startswith("ATOM") else line
+        lines.extend(changed if isinstance(changed, list) else [changed])
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def test_motif_residues_must_be_standard_and_numbered_once(tmp_path):
+    path = pio.write_backbone(tmp_path / "motif.pdb", ideal_backbone(12), residue="ALA")
+    # residue 5 written as a HETATM record (e.g. a modified residue): refused by name, not silently used
+    het = _edited(path, tmp_path / "het.pdb",
+                  lambda line: "HETATM" + line[6:17] + "MSE" + line[20:] if int(line[22:26]) == 5 else line)
+    with pytest.raises(ValueError, match=r"residue A5 is a HETATM record \(MSE\)"):
+        pio.motif_from_pdb(het, "A3-7")
+    assert pio.motif_from_pdb(het, "A6-9")[0].shape == (4, 4, 3)  # the rest of the chain still serves
+    # residue 5 recorded twice (5 and 5A, an insertion code): which one is meant is not guessed
+    def insert(line):
+        if int(line[22:26]) != 5:
+            return line
+        return [line, line[:26] + "A" + line[27:]]
+    twice = _edited(path, tmp_path / "twice.pdb", insert)
+    with pytest.raises(ValueError, match=r"more than one residue 5 \(insertion codes: 5, 5A\)"):
+        pio.motif_from_pdb(twice, "A3-7")
+    assert pio.motif_from_pdb(twice, "A7-9")[0].shape == (3, 4, 3)
+
+
+def test_overlapping_motif_segments_are_refused():
+    with pytest.raises(ValueError, match=r"A5-15 and A10-20 overlap \(residues 10-15 of chain A"):
+        pio.parse_contig("5,A5-15,3,A10-20,4")
+    assert len(pio.parse_contig("5,A5-15,3,B10-20,4")) == 5  # other chains may share numbers
+    assert len(pio.parse_contig("A1-4,2,A5-8")) == 3  # adjacent, not overlapping
+
+
 # ------------------------------------------------------------------------------------------------ writing
 
 @pytest.mark.parametrize("suffix", [".pdb", ".cif"])

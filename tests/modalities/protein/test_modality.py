@@ -97,6 +97,13 @@ def test_sample_options_from_the_flags(tiny):
     for flags in (("--motif", "m.pdb"), ("--contig", "5,A1-4,5")):
         with pytest.raises(ValueError, match="--motif and --contig go together"):
             MODALITY.cli.sample_options(tiny, _parse(*flags))
+    assert MODALITY.cli.sample_options(tiny, _parse("--potential", "clash=2", "--potential", "rg=0.5")) == {
+        "potentials": {"clash": 2.0, "rg": 0.5}}
+    assert MODALITY.cli.sample_options(tiny, _parse("--potential", "none")) == {"potentials": False}
+    for flag, message in (("clash", "write NAME=WEIGHT"), ("steric=1", "unknown potential 'steric'"),
+                          ("clash=-2", "finite weight >= 0")):
+        with pytest.raises(ValueError, match=message):
+            MODALITY.cli.sample_options(tiny, _parse("--potential", flag))
     other = ZooModel(nn.Linear(1, 1), {"name": "toy2d/x", "modality": "toy2d", "architecture": "toy2d/mlp",
                                        "schedule": {"name": "EDM"}, "prediction": "edm"})
     with pytest.raises(ValueError, match="--length: for protein models"):
@@ -130,8 +137,8 @@ def test_the_card(released, tmp_path, monkeypatch):
     metrics = json.loads((CARD / "metrics.json").read_text())
     line = "".join(phrase.format(**metrics) for key, phrase in facts.protocol_settings.items() if key in metrics)
     assert line == (" of 50-128 residues (the held-out chains' lengths, clipped) and the likelihood of 16 held-out "
-                    "chains of at most 64 residues (8 Hutchinson probes, rtol 0.001, atol 0.001, 85 network "
-                    "evaluations)")
+                    "chains of at most 64 residues (8 Hutchinson probes, rtol 0.001, atol 0.001, 67 network "
+                    "evaluations), a density over internal coordinates (6 angles per residue, radians, on the torus)")
     assert "motif.pdb" not in facts.example and "pip install" not in facts.example
     # the example runs as written (at 2 sampler steps here, for time) in a folder of its own
     quick = ProteinModel(released.network, {**released.config, "sampling": {**released.config["sampling"],

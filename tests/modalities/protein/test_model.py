@@ -120,3 +120,66 @@ def test_scaffolding_a_motif_read_from_a_pdb_file(model, tmp_path):
 def test_bad_scaffolding_input_is_named(model, motif, contig, message):
     with pytest.raises(ValueError, match=message):
         model.scaffold(motif, contig, n=2)
+
+
+# ------------------------------------------------------------------- the internal-coordinates representation
+
+@pytest.fixture(scope="module")
+def internal(tiny_internal):
+    return tiny_internal
+
+
+def test_internal_coordinates_give_ideal_bonds_and_no_breaks_even_with_random_weights(internal):
+    from modalities.protein import metrics
+
+    x = internal.sample(3, length=[30, 50, 40], generator=gen(5), potentials=False)
+    mask = torch.arange(50)[None] < torch.tensor([30, 50, 40])[:, None]
+    assert x.shape == (3, 50, 4, 3) and (x[~mask] == 0).all()
+    report = metrics.bond_report(x.double(), mask)
+    assert report["bonds_within"] == 1.0  # NeRF builds every bond, the peptide bond too, at Engh & Huber's length
+    for stats in report["bonds"].values():
+        assert stats["mad"] < 1e-4
+    for chain, length in zip(x, (30, 50, 40)):
+        assert chain[:length].reshape(-1, 3).mean(0).abs().max() < 1e-3  # centred on its real atoms
+
+
+def test_longer_chains_than_256_are_refused_before_any_sampling(internal):
+    with pytest.raises(ValueError, match="up to 256 residues, got 300"):
+        internal.sample(1, length=300)
+
+
+def test_internal_scaffolding_holds_each_motif_segment_and_joins_it_with_ideal_peptides(internal):
+    from modalities.protein.data import ideal_chains
+    from modalities.protein.geometry import BOND_C_N, kabsch
+
+    chain = ideal_chains(1, seed=3)[0]
+    motif = chain[10:26]  # 16 residues of an ideal helix or hairpin, in its own frame
+    done = internal.scaffold(motif + torch.tensor([30.0, 5.0, -2.0]), "5-8,A1-16,4", n=3, generator=gen(6))
+    for i in range(3):
+        where = done.motif[i].nonzero()[:, 0]
+        # held: the motif is rebuilt from its own angles (ideal bonds: its own are ideal too), up to a rigid motion
+        assert kabsch(done.x[i, where].double(), motif.double())[2] < 1e-3
+        length = int(done.lengths[i])
+        c_to_n = (done.x[i, 1:length, 0] - done.x[i, :length - 1, 2]).norm(dim=-1)
+        assert (c_to_n - BOND_C_N).abs().max() < 1e-4  # every junction a peptide bond of ideal length
+    assert (done.x[0, :4] - done.x[1, :4]).abs().max() > 0.1  # the scaffolds differ
+
+
+def test_with_two_motif_segments_each_is_held_and_the_scaffold_closes_onto_both(internal):
+    from modalities.protein.data import ideal_chains
+    from modalities.protein.geometry import BOND_C_N, kabsch
+
+    chain = ideal_chains(1, seed=3)[0]
+    motif = torch.cat([chain[5:13], chain[20:28]])
+    done = internal.scaffold(motif, "3,A1-8,7,A9-16,3", n=2, generator=gen(7))
+    for i in range(2):
+        where = done.motif[i].nonzero()[:, 0]
+        assert where.tolist() == [*range(3, 11), *range(18, 26)]
+        for part in (slice(0, 8), slice(8, 16)):
+            assert kabsch(done.x[i, where[part]].double(), motif[part].double())[2] < 1e-3
+        c_to_n = (done.x[i, 1:, 0] - done.x[i, :-1, 2]).norm(dim=-1)
+        assert (c_to_n - BOND_C_N).abs().max() < 1e-4
+    # the two together: the loop between them is closed (even by an untrained network) onto the motif's own placement
+    joint = torch.cat([kabsch(done.x[i, done.motif[i]].double(), motif.double())[2] for i in range(2)])
+    torch.testing.assert_close(done.motif_rmsd.double(), joint, atol=1e-5, rtol=0)
+    assert (joint < 0.05).all(), joint

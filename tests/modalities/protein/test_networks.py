@@ -86,3 +86,18 @@ def test_residue_features_hold_bond_vectors_and_stop_at_ends_and_padding():
     torch.testing.assert_close(to_previous[0, 1:], -to_next[0, :-1])
     assert (to_next[0, -1] == 0).all() and (to_previous[0, 0] == 0).all()  # chain ends
     assert (to_next[1, 3] == 0).all() and (to_previous[1, 4] == 0).all()  # next to padding
+
+
+def test_the_internal_coordinates_network_is_invariant_and_periodic():
+    from modalities.protein import geometry as g
+
+    net = randomised(backbone_transformer(**TINY, representation="internal")).double()
+    chain = g.ideal_hairpin(16).double()
+    internal = g.internal_from_backbone(chain)[None]
+    out = net(internal, torch.zeros(1))
+    assert out.shape == (1, 16, 6) and out.abs().max() > 1e-3
+    turned = g.internal_from_backbone(chain @ rotation_about_z(0.7).T + 3.0)[None]  # turned and moved
+    torch.testing.assert_close(net(turned, torch.zeros(1)), out)
+    torch.testing.assert_close(net(internal + 2 * math.pi, torch.zeros(1)), out)  # angles modulo 2 pi
+    with pytest.raises(ValueError, match=r"\(internal\) expects x of shape \(B, L, 6\)"):
+        net(torch.zeros(1, 16, 4, 3, dtype=torch.float64), torch.zeros(1))
