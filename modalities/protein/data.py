@@ -67,7 +67,8 @@ import torch
 from Bio.Align import PairwiseAligner
 
 from modalities.protein import io as protein_io
-from modalities.protein.geometry import backbone_from_internal, internal_from_backbone
+from modalities.protein.geometry import fill_ends, internal_from_backbone
+from modalities.protein.networks import REPRESENTATIONS
 from zoo.files import atomic_write
 from zoo.modality import Batch, DataSource, Dataset
 
@@ -334,8 +335,8 @@ class ProteinData(Dataset):
         low, high = (int(v) for v in (crop if not isinstance(crop, str) else crop.strip("()[] ").split(",")))
         if not 1 <= low <= high:
             raise ValueError(f"crop must be (low, high) with 1 <= low <= high, got {crop}")
-        if representation not in ("atoms", "internal"):
-            raise ValueError(f"unknown protein representation {representation!r}; choose 'atoms' or 'internal'")
+        if representation not in REPRESENTATIONS:
+            raise ValueError(f"unknown protein representation {representation!r}; choose one of {sorted(REPRESENTATIONS)}")
         self.name, self.path, self.crop, self.seed, self.rotate = name, path, (low, high), int(seed), bool(rotate)
         self.representation = representation
         self.chains = {"train": [], "test": []}
@@ -390,7 +391,7 @@ class ProteinData(Dataset):
             mask[b, :length] = True
             if self.representation == "internal":
                 crop = self.train_internal[int(index[b])][start:start + length]
-                x[b, :length] = internal_from_backbone(backbone_from_internal(crop))  # the ends' fill values
+                x[b, :length] = fill_ends(crop)
             else:
                 x[b, :length] = _centre(self.chains["train"][int(index[b])][start:start + length])
         if self.rotate and self.representation == "atoms":

@@ -20,7 +20,7 @@ import torch
 
 __all__ = ["ATOMS", "BOND_N_CA", "BOND_CA_C", "BOND_C_N", "BOND_C_O", "ANGLE_N_CA_C", "ANGLE_CA_C_N", "ANGLE_C_N_CA",
            "ANGLE_CA_C_O", "CA_CA", "IDEAL_BONDS", "IDEAL_ANGLES", "as_batch", "place_atom", "build_backbone",
-           "backbone_from_internal", "internal_from_backbone", "PHI_FIRST", "IDEAL_INTERNAL_ANGLES",
+           "backbone_from_internal", "internal_from_backbone", "fill_ends", "END_FILLS", "PHI_FIRST", "IDEAL_INTERNAL_ANGLES",
            "ideal_helix", "ideal_strand", "ideal_hairpin", "dihedral", "dihedrals", "bond_lengths", "bond_angles",
            "kabsch", "rmsd_after_superposition", "random_rotations", "centre", "residue_frames", "solve_internal"]
 
@@ -176,6 +176,21 @@ def backbone_from_internal(internal) -> torch.Tensor:
     return backbone[0] if single else backbone
 
 
+# the last residue's entries that no atom of the chain defines: omega and the two peptide angles (radians)
+END_FILLS = {2: math.pi, 4: math.radians(ANGLE_CA_C_N), 5: math.radians(ANGLE_C_N_CA)}
+
+
+def fill_ends(internal: torch.Tensor, *, phi_first: float = PHI_FIRST) -> torch.Tensor:
+    """A copy of one chain's internal coordinates (L, 6) (e.g. a window of a longer chain's) with the
+    entries its own atoms do not define filled as :func:`internal_from_backbone` fills them: phi of the
+    first residue, omega and the peptide angles of the last (its psi places its O and is kept)."""
+    out = internal.clone()
+    out[0, 0] = phi_first
+    for k, value in END_FILLS.items():
+        out[-1, k] = value
+    return out
+
+
 def internal_from_backbone(backbone, mask=None, *, phi_first: float = PHI_FIRST) -> torch.Tensor:
     """The inverse of :func:`backbone_from_internal` up to the bond lengths: (B, L, 6) or (L, 6) radians
     (phi, psi, omega, N-CA-C, CA-C-N, C-N-CA) of backbones (B, L, 4, 3) / (L, 4, 3).  The entries the
@@ -192,9 +207,8 @@ def internal_from_backbone(backbone, mask=None, *, phi_first: float = PHI_FIRST)
     last_psi = torch.remainder(last_psi + math.pi, 2 * math.pi) - math.pi
     is_last = torch.arange(x.shape[1], device=x.device)[None] == (mask.sum(1) - 1)[:, None]
     phi[:, 0] = phi_first
-    fills = {1: last_psi, 2: math.pi, 4: math.radians(ANGLE_CA_C_N), 5: math.radians(ANGLE_C_N_CA)}
     out = torch.stack([phi, psi, omega, n_ca_c, ca_c_n, c_n_ca], -1)
-    for k, value in fills.items():
+    for k, value in {1: last_psi, **END_FILLS}.items():
         out[..., k] = torch.where(is_last, torch.as_tensor(value, dtype=out.dtype, device=out.device), out[..., k])
     out = torch.where(mask[..., None], out, torch.zeros_like(out))
     return out[0] if single else out

@@ -231,6 +231,16 @@ def test_internal_coordinates_round_trip_and_give_ideal_bonds():
         g.backbone_from_internal(torch.zeros(4, 5))
 
 
+def test_fill_ends_of_a_window_matches_the_internal_coordinates_of_its_own_atoms():
+    chain = random_internal(1, 40, seed=5)[0].double()
+    window = chain[7:30]
+    filled = g.fill_ends(window)
+    rebuilt = g.internal_from_backbone(g.backbone_from_internal(window))  # what the window's atoms define
+    assert angle_diff(torch.rad2deg(filled), torch.rad2deg(rebuilt)).abs().max() < 1e-6
+    assert filled[0, 0] == g.PHI_FIRST and filled[-1, 2] == math.pi and (window[0, 0] != g.PHI_FIRST)
+    assert torch.equal(filled[1:-1], window[1:-1])  # the inside is untouched, and the input too
+
+
 def test_a_real_chain_rebuilt_from_its_internal_coordinates_differs_only_by_its_bond_lengths():
     from modalities.protein import io as pio
     from tests.modalities.protein.test_io import _dssp_files
